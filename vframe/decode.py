@@ -1,0 +1,307 @@
+"""Open a video over a reader, pick its stream and find the frame a player shows at an offset
+(API.md, "Which frame"): the last frame whose presentation time is <= the offset, times
+counted from the start of the video stream."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import BinaryIO, Iterator
+
+import av
+import av.container
+import av.error
+import av.stream
+from av.codec.context import CodecContext
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from .errors import ProcessingFailed, Unsupported
+from .limits import Budget, check_frame_pixels
+from .settings import Settings
+
+# Demuxers a video may be read with. Playlists (hls, dash, concat), image sequences, tty and
+# every other format that can open a second input or is not a video container are left out.
+ALLOWED_DEMUXERS = ",".join(
+    [
+        "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "flv", "mpegts", "mpeg", "mpegvideo",
+        "m4v", "h264", "hevc", "vvc", "h261", "h263", "ogg", "dv", "asf", "rm", "ivf", "obu", "nut",
+        "mxf", "gxf", "yuv4mpegpipe", "wtv", "nsv", "smjpeg", "cavsvideo", "vc1", "mjpeg",
+        # audio-only formats: read so that the answer can say "audio only" rather than "unknown"
+        "mp3", "aac", "ac3", "eac3", "flac", "wav", "aiff", "amr",
+    ]
+)
+# VP8/VP9 alpha travels beside the picture (Matroska BlockAdditional): only libvpx decodes it.
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+_INT64_MAX = 2**63 - 1
+_MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decoding from the start
+# Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
+# and raw elementary streams): exact only when read from the start.
+SEQUENTIAL_FORMATS = {"mpeg", "mpegvideo", "m4v", "h264", "hevc", "vvc", "h261", "h263", "cavsvideo", "vc1"}
+
+
+def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> BinaryIO:
+    raise PermissionError("vframe reads exactly one input")
+
+
+@dataclass
+class Timeline:
+    """How frame timestamps map onto offsets: integer ticks of `time_base` from `start`."""
+
+    time_base: Fraction
+    start: int | None  # the timestamp of offset 0; None until the first frame is seen
+    use_dts: bool  # AVI with B-frames carries made-up pts; its decode timestamps are the real order
+
+    def stamp(self, frame: VideoFrame, previous: int | None) -> int | None:
+        """The frame's presentation timestamp; `previous` is the stamp of the frame decoded before it."""
+        if not self.use_dts:
+            return frame.pts if frame.pts is not None else frame.dts
+        if frame.dts is not None:
+            return frame.dts
+        # Frames drained at the end carry no dts; an AVI tick is one frame.
+        return previous + 1 if previous is not None else frame.pts
+
+    def target(self, offset_ms: int) -> int:
+        """The largest timestamp shown at `offset_ms`: a frame is shown iff stamp <= target."""
+        assert self.start is not None
+        return self.start + offset_ms * self.time_base.denominator // (1000 * self.time_base.numerator)
+
+    def seconds(self, stamp: int) -> Fraction:
+        assert self.start is not None
+        return (stamp - self.start) * self.time_base
+
+
+@dataclass
+class Window:
+    """What one decoding pass saw around the target."""
+
+    first: VideoFrame | None = None
+    first_stamp: int | None = None
+    first_packet_dts: int | None = None
+    previous: VideoFrame | None = None
+    frame: VideoFrame | None = None
+    stamp: int | None = None
+    next: VideoFrame | None = None
+    broken: bool = False  # the demuxer stopped on an error, not at the end of the file
+    failures: int = 0  # packets the decoder refused
+
+
+@dataclass(frozen=True)
+class Found:
+    frame: VideoFrame
+    time: Fraction  # seconds from the start of the stream
+    previous: VideoFrame | None
+    next: VideoFrame | None
+
+
+@dataclass
+class Video:
+    """An opened video: container, chosen stream, its decoder and its timeline."""
+
+    reader: BinaryIO
+    settings: Settings
+    container: av.container.InputContainer = field(init=False)
+    stream: VideoStream = field(init=False)
+    decoder: CodecContext = field(init=False)
+    timeline: Timeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._open()
+        self.timeline = Timeline(
+            time_base=Fraction(self.stream.time_base or Fraction(1, 90000)),
+            start=None,
+            use_dts=self.container.format.name == "avi" and bool(self.stream.codec_context.has_b_frames),
+        )
+        if not self.timeline.use_dts and self.stream.start_time is not None:
+            self.timeline.start = self.stream.start_time
+
+    def _open(self) -> None:
+        self._fresh = True  # nothing read yet: decoding from here is decoding from the start
+        self.reader.seek(0)
+        try:
+            self.container = av.open(
+                self.reader,
+                mode="r",
+                container_options={
+                    "format_whitelist": ALLOWED_DEMUXERS,
+                    "protocol_whitelist": "none",
+                    "probesize": str(self.settings.probe_bytes),
+                },
+                io_open=_refuse_nested_open,
+            )
+        except (av.error.FFmpegError, OSError, ValueError):
+            raise Unsupported("The file is not a video vframe can read: its format is unknown or damaged.") from None
+        try:
+            self.stream = pick_stream(self.container)
+            self.decoder = self._make_decoder()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _make_decoder(self) -> CodecContext:
+        context = self.stream.codec_context
+        if context is None or context.codec is None:
+            raise Unsupported("The video's codec is not one vframe can decode.")
+        check_frame_pixels(context.width, context.height, self.settings)
+        alpha_decoder = ALPHA_DECODERS.get(context.name)
+        if alpha_decoder and self.stream.metadata.get("alpha_mode") == "1":
+            decoder = CodecContext.create(alpha_decoder, "r")
+            decoder.width, decoder.height = context.width, context.height
+            return decoder
+        context.thread_type = "AUTO"
+        context.thread_count = self.settings.decoder_threads
+        return context
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- finding the frame ---------------------------------------------------------------
+
+    def find(self, offset_ms: int, budget: Budget, *, keyframe: bool = False) -> Found:
+        """The frame shown at `offset_ms` (or, with `keyframe`, the keyframe at or before it)."""
+        if self.timeline.start is None:
+            window = self._decode(None, None, keyframe=False, budget=budget)
+            if window.first_stamp is None:
+                raise _nothing_decodable()
+            self.timeline.start = window.first_stamp
+        target = self.timeline.target(offset_ms)
+        if self.container.format.name not in SEQUENTIAL_FORMATS:
+            seek_to = min(target, _INT64_MAX)
+            for step in range(_MAX_STEPS_BACK + 1):
+                window = self._decode(seek_to, target, keyframe=keyframe, budget=budget)
+                if window.frame is not None:
+                    return self._found(window, target)
+                if window.first_stamp is None:
+                    break  # nothing decodable after this seek point: try from the start
+                if window.first_stamp <= self.timeline.start:
+                    return self._found(_first_as_frame(window), target)  # offset before the first frame
+                # The seek landed after the target: step back past where it landed, further each
+                # time (an index lands exactly on keyframes; MPEG-TS seeks by searching timestamps).
+                landed = min(s for s in (window.first_packet_dts, window.first_stamp) if s is not None)
+                seek_to = min(landed, seek_to) - 1 - int((2**step - 1) / self.timeline.time_base)
+        window = self._decode(None, target, keyframe=keyframe, budget=budget)
+        if window.frame is None and window.first is not None:
+            window = _first_as_frame(window)
+        if window.frame is None:
+            raise _nothing_decodable()
+        return self._found(window, target)
+
+    def _found(self, window: Window, target: int) -> Found:
+        assert window.frame is not None and window.stamp is not None
+        if window.broken and window.next is None and target < self._declared_end():
+            raise ProcessingFailed("The video is truncated or corrupt before the requested moment.")
+        return Found(window.frame, self.timeline.seconds(window.stamp), window.previous, window.next)
+
+    def _declared_end(self) -> int:
+        assert self.timeline.start is not None
+        if self.stream.duration:
+            return self.timeline.start + self.stream.duration
+        if self.container.duration:
+            return self.timeline.start + int(Fraction(self.container.duration, av.time_base) / self.timeline.time_base)
+        return -1  # unknown: whatever could be decoded is the whole video
+
+    def _decode(self, seek_to: int | None, target: int | None, *, keyframe: bool, budget: Budget) -> Window:
+        """Seek to the keyframe at or before `seek_to` (None: from the very first byte, as a plain
+        sequential player reads), decode forward and keep the frames around `target` (None: stop
+        at the first frame). With `keyframe`, only keyframes count."""
+        seeked = seek_to is not None and self._seek(seek_to)
+        if not seeked and not self._fresh:
+            self.container.close()
+            self._open()
+        self._fresh = False
+        self.decoder.flush_buffers()
+        self._skip_nonkey(keyframe)
+        window, stamp, keyed = Window(), None, not seeked
+        for frame in self._frames(window, budget, stop_after=target if keyframe else None):
+            stamp = self.timeline.stamp(frame, stamp)
+            keyed = keyed or bool(frame.key_frame)
+            if stamp is None or not keyed or (keyframe and not frame.key_frame):
+                continue  # before the first keyframe after a seek, a frame lacks its references
+            if window.first is None:
+                window.first, window.first_stamp = frame, stamp
+            if target is None:
+                return window
+            if stamp > target:
+                window.next = frame
+                return window
+            window.previous, window.frame, window.stamp = window.frame, frame, stamp
+        return window
+
+    def _seek(self, seek_to: int) -> bool:
+        try:
+            self.container.seek(seek_to, stream=self.stream, backward=True, any_frame=False)
+            return True
+        except av.error.FFmpegError:
+            return False  # a format that cannot seek is read from the start
+
+    def _skip_nonkey(self, keyframe: bool) -> None:
+        """Keyframe mode: let the decoder skip every other frame (libvpx ignores this; frames are
+        filtered by their flag anyway)."""
+        with suppress(ValueError, AttributeError, av.error.FFmpegError):
+            self.decoder.skip_frame = "NONKEY" if keyframe else "DEFAULT"
+
+    def _frames(self, window: Window, budget: Budget, stop_after: int | None) -> Iterator[VideoFrame]:
+        """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
+        after that timestamp (no frame from it can be shown earlier)."""
+        packets = self.container.demux(self.stream)
+        while True:
+            budget.check_time()
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, OSError):
+                window.broken = True
+                break
+            if window.first_packet_dts is None:
+                window.first_packet_dts = packet.dts
+            if packet.size == 0:
+                continue
+            yield from self._decode_packet(packet, window, budget)
+            if stop_after is not None and packet.dts is not None and packet.dts > stop_after:
+                break
+        yield from self._decode_packet(None, window, budget)
+
+    def _decode_packet(self, packet: av.Packet | None, window: Window, budget: Budget) -> Iterator[VideoFrame]:
+        try:
+            frames = self.decoder.decode(packet)
+        except (av.error.FFmpegError, ValueError):
+            window.failures += 1
+            return
+        for frame in frames:
+            budget.spend_frame()
+            check_frame_pixels(frame.width, frame.height, self.settings)
+            yield frame  # type: ignore[misc]
+
+
+def _first_as_frame(window: Window) -> Window:
+    return Window(
+        first=window.first, first_stamp=window.first_stamp, frame=window.first,
+        stamp=window.first_stamp, next=window.next if window.next is not window.first else None,
+        broken=window.broken, failures=window.failures,
+    )
+
+
+def _nothing_decodable() -> ProcessingFailed:
+    return ProcessingFailed("No frame of the video could be decoded: it is truncated, corrupt or encrypted.")
+
+
+def pick_stream(container: av.container.InputContainer) -> VideoStream:
+    """The default video stream; cover art (attached pictures) is not a video stream."""
+    videos = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not videos:
+        raise Unsupported("The file has no video stream (it may be audio only).")
+    defaults = [s for s in videos if s.disposition & av.stream.Disposition.default]
+    return (defaults or videos)[0]
+
+
+__all__ = ["Found", "Timeline", "Video", "pick_stream"]

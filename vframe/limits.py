@@ -1,0 +1,42 @@
+"""The limits of one request, checked in one place: source bytes, frame pixels, frames decoded, time."""
+
+from __future__ import annotations
+
+import time
+
+from .errors import ProcessingFailed, TooLarge
+from .settings import Settings
+
+
+def check_source_size(size: int, settings: Settings) -> None:
+    if size > settings.max_source_bytes:
+        raise TooLarge(f"The video is {size} bytes, more than this server opens ({settings.max_source_bytes}).")
+
+
+def check_frame_pixels(width: int, height: int, settings: Settings) -> None:
+    if width * height > settings.max_frame_pixels:
+        raise TooLarge(
+            f"The video's frames are {width}x{height}, more than this server decodes "
+            f"({settings.max_frame_pixels} pixels a frame)."
+        )
+
+
+class Budget:
+    """What one request may still spend: wall time until its deadline and frames to decode."""
+
+    def __init__(self, settings: Settings, started: float | None = None) -> None:
+        self.deadline = (time.monotonic() if started is None else started) + settings.deadline_seconds
+        self.seconds = settings.deadline_seconds
+        self.frames_left = settings.max_decoded_frames
+        self.max_frames = settings.max_decoded_frames
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ProcessingFailed(f"Making this frame ran past the deadline of {self.seconds:g} seconds.")
+
+    def spend_frame(self) -> None:
+        self.frames_left -= 1
+        if self.frames_left < 0:
+            raise TooLarge(
+                f"Reaching this frame needs more decoding than this server allows ({self.max_frames} frames)."
+            )

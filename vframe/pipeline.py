@@ -1,0 +1,69 @@
+"""The one way a frame is made, for the HTTP service, the CLI and the library alike:
+limits -> open -> find the frame -> picture -> encode, with the deadline checked between steps."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+from . import picture
+from .decode import Video
+from .errors import Unsupported
+from .limits import Budget, check_source_size
+from .settings import DEFAULT, Settings
+from .sources import Source, open_source
+from .spec import FrameSpec, parse
+
+
+@dataclass(frozen=True)
+class Grab:
+    """An encoded frame: its bytes, media type, size and the time of the frame it shows."""
+
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    time: Fraction  # seconds from the start of the video stream
+
+    @property
+    def time_header(self) -> str:
+        """The frame's time as X-Vframe-Time gives it: seconds with 3 decimals."""
+        return f"{float(self.time):.3f}"
+
+
+def grab(input: str | os.PathLike[str] | Source, spec: str | FrameSpec, settings: Settings = DEFAULT) -> Grab:
+    """Cut the frame `spec` asks for out of `input` (a path or a Source) and encode it.
+    Raises a VframeError subclass, carrying its HTTP status, for every failure."""
+    budget = Budget(settings)
+    frame_spec = spec if isinstance(spec, FrameSpec) else parse(spec, settings)
+    with open_video(input, settings) as video:
+        budget.check_time()
+        found = video.find(frame_spec.offset_ms, budget, keyframe=frame_spec.mode == "fast")
+        budget.check_time()
+        geometry = picture.plan(found.frame, sample_aspect(video), frame_spec, settings)
+        image = picture.render(found.frame, geometry, previous=found.previous, next=found.next)
+    budget.check_time()
+    data = picture.encode(image, frame_spec.format, settings)
+    return Grab(data, frame_spec.media_type, image.width, image.height, found.time)
+
+
+@contextmanager
+def open_video(input: str | os.PathLike[str] | Source, settings: Settings) -> Iterator[Video]:
+    """The video behind a path or Source, opened within the limits."""
+    source = open_source(input) if isinstance(input, (str, os.PathLike)) else input
+    if source.size == 0:
+        raise Unsupported("The file is empty: there is no video in it.")
+    check_source_size(source.size, settings)
+    with source.open() as reader, Video(reader, settings) as video:
+        yield video
+
+
+def sample_aspect(video: Video) -> Fraction:
+    """The pixel aspect: the container's if it has one, else the codec's, else square."""
+    for ratio in (video.stream.sample_aspect_ratio, video.stream.codec_context.sample_aspect_ratio):
+        if ratio and ratio > 0:
+            return Fraction(ratio)
+    return Fraction(1)

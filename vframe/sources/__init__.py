@@ -1,0 +1,27 @@
+"""Where videos come from. A source is a small object with one job: give a seekable reader
+over one video's bytes, with its size and a validator. Only the local folder exists so far;
+HTTP origins and S3 plug in here behind the same protocol."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Protocol
+
+from .local import LocalFile
+
+
+class Source(Protocol):
+    size: int
+    validator: str  # changes whenever the bytes change: feeds ETags and cache keys
+
+    def open(self) -> BinaryIO:
+        """A fresh seekable binary reader over the whole video."""
+        ...
+
+
+def open_source(location: str | os.PathLike[str]) -> Source:
+    """The source for a CLI or library input: a local path for now."""
+    return LocalFile.at(location)
+
+
+__all__ = ["LocalFile", "Source", "open_source"]
