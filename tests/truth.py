@@ -50,7 +50,7 @@ class Truth:
         keys = [i for i, frame in enumerate(self.frames) if frame.key]
         for k in keys[:4] + keys[-2:]:
             picks |= {k - 1, k, k + 1}
-        for a, b in zip(keys, keys[1:]):
+        for a, b in zip(keys, keys[1:], strict=False):
             picks.add((a + b) // 2)
         offsets = {0}
         for i in sorted(p for p in picks if 0 <= p < len(times)):

@@ -4,16 +4,18 @@ counted from the start of the video stream."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, cast
 
 import av
 import av.container
 import av.error
 import av.stream
 from av.codec.context import CodecContext
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
@@ -103,7 +105,7 @@ class Video:
     settings: Settings
     container: av.container.InputContainer = field(init=False)
     stream: VideoStream = field(init=False)
-    decoder: CodecContext = field(init=False)
+    decoder: VideoCodecContext = field(init=False)
     timeline: Timeline = field(init=False)
 
     def __post_init__(self) -> None:
@@ -139,14 +141,14 @@ class Video:
             self.container.close()
             raise
 
-    def _make_decoder(self) -> CodecContext:
+    def _make_decoder(self) -> VideoCodecContext:
         context = self.stream.codec_context
         if context is None or context.codec is None:
             raise Unsupported("The video's codec is not one vframe can decode.")
         check_frame_pixels(context.width, context.height, self.settings)
         alpha_decoder = ALPHA_DECODERS.get(context.name)
         if alpha_decoder and self.stream.metadata.get("alpha_mode") == "1":
-            decoder = CodecContext.create(alpha_decoder, "r")
+            decoder = cast(VideoCodecContext, CodecContext.create(alpha_decoder, "r"))
             decoder.width, decoder.height = context.width, context.height
             return decoder
         context.thread_type = "AUTO"
@@ -269,7 +271,7 @@ class Video:
                 break
         yield from self._decode_packet(None, window, budget)
 
-    def _decode_packet(self, packet: av.Packet | None, window: Window, budget: Budget) -> Iterator[VideoFrame]:
+    def _decode_packet(self, packet: av.Packet[Any] | None, window: Window, budget: Budget) -> Iterator[VideoFrame]:
         try:
             frames = self.decoder.decode(packet)
         except (av.error.FFmpegError, ValueError):
@@ -278,7 +280,7 @@ class Video:
         for frame in frames:
             budget.spend_frame()
             check_frame_pixels(frame.width, frame.height, self.settings)
-            yield frame  # type: ignore[misc]
+            yield frame
 
 
 def _first_as_frame(window: Window) -> Window:

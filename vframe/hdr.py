@@ -25,6 +25,7 @@ _BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
 def to_sdr(rgb: np.ndarray, transfer: int, bt2020: bool) -> np.ndarray:
     """`rgb`: HxWx3 uint16 full-range R'G'B' as coded (PQ, HLG or an SDR gamma). Returns HxWx3 uint8."""
     signal = rgb.astype(np.float32) / 65535.0
+    light: np.ndarray
     if transfer == PQ:
         light = _pq_to_nits(signal) / REFERENCE_WHITE_NITS
     elif transfer == HLG:
@@ -34,7 +35,8 @@ def to_sdr(rgb: np.ndarray, transfer: int, bt2020: bool) -> np.ndarray:
     if bt2020:
         light = light @ _BT2020_TO_BT709.T
     light = _roll_off(np.clip(light, 0.0, None))
-    return (np.clip(light, 0.0, 1.0) ** (1 / 2.4) * 255.0 + 0.5).astype(np.uint8)
+    encoded: np.ndarray = (np.clip(light, 0.0, 1.0) ** (1 / 2.4) * 255.0 + 0.5).astype(np.uint8)
+    return encoded
 
 
 def _pq_to_nits(signal: np.ndarray) -> np.ndarray:

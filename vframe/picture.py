@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av.error
 import av.filter
+import numpy as np
 from av.video.frame import VideoFrame
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
-import numpy as np
 from PIL import Image
 
 from . import hdr
@@ -142,7 +143,7 @@ def _drain(graph: av.filter.Graph) -> list[VideoFrame]:
     frames = []
     while True:
         try:
-            frames.append(graph.pull())
+            frames.append(cast(VideoFrame, graph.pull()))
         except (BlockingIOError, av.error.EOFError):
             return frames
 

@@ -4,10 +4,10 @@ limits -> open -> find the frame -> picture -> encode, with the deadline checked
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator
 
 from . import picture
 from .decode import Video

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
-
 
 _ZERO_ALLOWED = {"decoder_threads", "png_compress_level"}
 

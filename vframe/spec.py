@@ -66,7 +66,7 @@ def parse(text: str, settings: Settings = DEFAULT) -> FrameSpec:
     if len(rest) % 2:
         raise InvalidSpec(f"The key '{rest[-1]}' has no value.")
     values: dict[str, str] = {}
-    for key, value in zip(rest[::2], rest[1::2]):
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
         if key not in KEYS:
             raise InvalidSpec(f"Unknown key '{key}': the keys are {', '.join(KEYS)}.")
         if key in values:
@@ -94,7 +94,9 @@ def parse(text: str, settings: Settings = DEFAULT) -> FrameSpec:
 
 def _parse_offset(value: str) -> int:
     if not _SECONDS.fullmatch(value):
-        raise InvalidSpec(f"The offset '{value}' is not a number of seconds such as 7, 7.5 or 0.040 (at most 999999999).")
+        raise InvalidSpec(
+            f"The offset '{value}' is not a number of seconds such as 7, 7.5 or 0.040 (at most 999999999)."
+        )
     return int((Decimal(value) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

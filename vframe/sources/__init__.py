@@ -11,8 +11,13 @@ from .local import LocalFile
 
 
 class Source(Protocol):
-    size: int
-    validator: str  # changes whenever the bytes change: feeds ETags and cache keys
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def validator(self) -> str:
+        """Changes whenever the bytes change: feeds ETags and cache keys."""
+        ...
 
     def open(self) -> BinaryIO:
         """A fresh seekable binary reader over the whole video."""

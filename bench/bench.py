@@ -1,0 +1,399 @@
+"""Benchmark: how long vframe takes to cut one frame, next to the `ffmpeg` command doing the same.
+
+For each generated video (vframe.synth: H.264 High with B-frames, a 1080p one with a long GOP and
+a 720p one), on the same fixed, seeded offsets and the same output (480x360 JPEG), it times:
+
+* vframe exact  - `vframe.grab(path, "vframe/jpg/offset/T/w/480/h/360")` in this process, warm
+                  (one call before the timed ones): open, seek, decode up to the frame shown at T,
+                  scale, encode;
+* ffmpeg        - `ffmpeg -hide_banner -loglevel error -ss T -i FILE -frames:v 1 -vf scale=480:360
+                  -y out.jpg` as a subprocess per call, process start-up included (Debian's
+                  ffmpeg, installed with apt-get when missing and running as root, else skipped);
+* vframe fast   - the same grab with `/mode/fast` (the keyframe at or before T): the floor, what
+                  it costs to open, seek, decode one keyframe, scale and encode.
+
+Peers are interleaved offset by offset, so a slow moment of the machine hits all of them. It
+prints the median and p90 wall time per call, CPU time per call, the ratio of each vframe mode to
+ffmpeg, which frame each peer returned (read back from the picture's painted index), and peak
+memory: this process (resource.getrusage RUSAGE_SELF; the videos are generated in a child so they
+do not count) and the largest ffmpeg child (its own rusage from wait4, which the kernel also folds
+into RUSAGE_CHILDREN).
+
+The two sides do not do identical work: vframe scales with Lanczos and accurate rounding and
+encodes with Pillow at quality 85; ffmpeg scales bicubic and uses its mjpeg defaults. Figures
+are wall times on whatever machine runs this, noisy on shared machines: they are reported,
+never asserted.
+
+    .venv/bin/python bench/bench.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+import vframe
+from vframe.synth import read_index
+
+BENCH_DIR = Path(__file__).resolve().parent
+CACHE_DIR = BENCH_DIR / "cache"
+OUT_SIZE = (480, 360)
+SEED = 20240601
+FULL_OFFSETS = 10
+QUICK_OFFSETS = 4
+PEERS = ("vframe exact", "ffmpeg", "vframe fast")
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """A synthetic H.264 video to generate (once; it is cached by these parameters)."""
+
+    name: str
+    width: int
+    height: int
+    fps: int
+    frames: int
+    gop: int
+    bframes: int = 2
+
+    @property
+    def path(self) -> Path:
+        return CACHE_DIR / (f"h264-{self.width}x{self.height}-{self.fps}fps-gop{self.gop}"
+                            f"-bf{self.bframes}-{self.frames}f.mp4")
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def keyframe_times(self) -> list[float]:
+        return [index / self.fps for index in range(0, self.frames, self.gop)]
+
+
+VIDEOS = (
+    VideoPlan("1080p", 1920, 1080, fps=25, frames=500, gop=200),  # 20 s, a keyframe every 8 s
+    VideoPlan("720p", 1280, 720, fps=24, frames=480, gop=48),  # 20 s, a keyframe every 2 s
+)
+
+
+@dataclass(frozen=True)
+class Offset:
+    """A moment to cut at: whole milliseconds, and why it was picked."""
+
+    ms: int
+    kind: str
+
+    @property
+    def seconds(self) -> str:
+        whole, millis = divmod(self.ms, 1000)
+        return f"{whole}.{millis:03d}"
+
+
+@dataclass
+class Call:
+    """One timed call of one peer."""
+
+    offset: str
+    wall_ms: float
+    cpu_ms: float
+    frame: int | None  # the painted index read back from the picture; None if unreadable
+    max_rss_kb: int | None = None  # ffmpeg only: the child's peak
+
+
+@dataclass
+class PeerResult:
+    peer: str
+    calls: list[Call] = field(default_factory=list)
+
+    def wall(self) -> list[float]:
+        return [call.wall_ms for call in self.calls]
+
+    def summary(self) -> dict[str, float]:
+        wall, cpu = self.wall(), [call.cpu_ms for call in self.calls]
+        return {"median_ms": statistics.median(wall), "p90_ms": p90(wall), "cpu_median_ms": statistics.median(cpu)}
+
+
+# -- set-up -------------------------------------------------------------------------------
+
+
+def ensure_ffmpeg() -> str | None:
+    """The ffmpeg command, installed from Debian with apt-get if missing and root; None: skip it."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("ffmpeg is not installed and apt-get cannot be run as root here: the ffmpeg peer is skipped")
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "ffmpeg"]):
+        print("ffmpeg is missing; running:", " ".join(command), flush=True)
+        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            print(f"{' '.join(command)} failed: the ffmpeg peer is skipped")
+            return None
+    found = shutil.which("ffmpeg")
+    if found is None:
+        print("ffmpeg still not found after apt-get install: the ffmpeg peer is skipped")
+    return found
+
+
+def ffmpeg_version(ffmpeg: str) -> str:
+    result = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, check=False)
+    return result.stdout.splitlines()[0] if result.stdout else "unknown"
+
+
+def ensure_video(plan: VideoPlan) -> float | None:
+    """Generate the video into the cache unless present; the seconds it took, None if reused.
+    It is made in a child process so that its memory does not count as this process's peak."""
+    if plan.path.exists():
+        return None
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    partial = plan.path.with_suffix(".part.mp4")
+    kwargs = {"path": str(partial), "codec": "libx264", "frames": plan.frames, "fps": plan.fps,
+              "width": plan.width, "height": plan.height, "gop": plan.gop, "bframes": plan.bframes}
+    code = "import json, sys; from vframe.synth import make_video; make_video(**json.loads(sys.argv[1]))"
+    print(f"generating {plan.path.name} ({plan.frames} frames, verified by vframe.synth) ...", flush=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], check=True)
+    partial.replace(plan.path)
+    return time.perf_counter() - started
+
+
+def pick_offsets(plan: VideoPlan, count: int, seed: int = SEED) -> list[Offset]:
+    """Fixed, seeded offsets: about two thirds at chosen places in a GOP (1.2 s after a keyframe,
+    mid-GOP, the last frame before the next keyframe: the most decoding), the rest anywhere."""
+    rng = random.Random(f"{seed}-{plan.name}")
+    gop_s, last = plan.gop / plan.fps, plan.duration - 1 / plan.fps
+    places: list[tuple[str, Callable[[float], float]]] = [
+        ("key+1.2s", lambda key: key + 1.2),
+        ("mid-GOP", lambda key: key + gop_s / 2),
+        ("GOP end", lambda key: key + gop_s - 1 / plan.fps),
+    ]
+    chosen: dict[int, Offset] = {}
+    structured = count - count // 3
+    attempts = 0
+    while len(chosen) < structured and attempts < 100:
+        kind, place = places[attempts % len(places)]
+        ms = round(place(rng.choice(plan.keyframe_times)) * 1000)
+        if ms <= last * 1000:
+            chosen.setdefault(ms, Offset(ms, kind))
+        attempts += 1
+    while len(chosen) < count:
+        ms = round(rng.uniform(0, last) * 1000)
+        chosen.setdefault(ms, Offset(ms, "random"))
+    return sorted(chosen.values(), key=lambda offset: offset.ms)
+
+
+# -- the peers ------------------------------------------------------------------------------
+
+
+def spec_for(offset: Offset, fast: bool) -> str:
+    width, height = OUT_SIZE
+    return f"vframe/jpg/offset/{offset.seconds}/w/{width}/h/{height}" + ("/mode/fast" if fast else "")
+
+
+def shown_frame(jpeg: bytes) -> int | None:
+    """The frame index painted into a (scaled, lossy) picture by vframe.synth."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as image:
+            return read_index(np.asarray(image.convert("RGB")))
+    except (ValueError, OSError):
+        return None
+
+
+def call_vframe(path: Path, offset: Offset, fast: bool) -> Call:
+    spec = spec_for(offset, fast)
+    cpu, started = time.process_time(), time.perf_counter()
+    result = vframe.grab(path, spec)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if (result.width, result.height) != OUT_SIZE:
+        raise RuntimeError(f"{spec}: got {result.width}x{result.height}")
+    return Call(offset.seconds, wall * 1000, cpu * 1000, shown_frame(result.data))
+
+
+def call_ffmpeg(ffmpeg: str, path: Path, offset: Offset, workdir: Path) -> Call:
+    """One ffmpeg process; wait4 gives its own CPU time and peak RSS."""
+    out, log = workdir / "out.jpg", workdir / "ffmpeg.log"
+    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-ss", offset.seconds, "-i", str(path),
+               "-frames:v", "1", "-vf", f"scale={OUT_SIZE[0]}:{OUT_SIZE[1]}", "-y", str(out)]
+    with open(log, "wb") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({process.returncode}): {log.read_text(errors='replace').strip()}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Call(offset.seconds, wall * 1000, cpu * 1000, shown_frame(out.read_bytes()), usage.ru_maxrss)
+
+
+def bench_video(plan: VideoPlan, offsets: list[Offset], ffmpeg: str | None, workdir: Path) -> dict[str, PeerResult]:
+    """Warm each peer up once (mid-video, not a measured offset), then time them offset by offset."""
+    runners: dict[str, Callable[[Offset], Call]] = {
+        "vframe exact": lambda offset: call_vframe(plan.path, offset, fast=False),
+        "vframe fast": lambda offset: call_vframe(plan.path, offset, fast=True),
+    }
+    if ffmpeg:
+        runners["ffmpeg"] = lambda offset: call_ffmpeg(ffmpeg, plan.path, offset, workdir)
+    warm_up = Offset(round(plan.duration * 500) + 1, "warm-up")
+    results = {peer: PeerResult(peer) for peer in PEERS if peer in runners}
+    for peer in results:
+        runners[peer](warm_up)
+    for offset in offsets:
+        for peer, result in results.items():
+            result.calls.append(runners[peer](offset))
+    return results
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def p90(values: list[float]) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def matches(frames: list[int | None], wanted: list[int]) -> int:
+    return sum(frame == want for frame, want in zip(frames, wanted, strict=True))
+
+
+def frame_line(plan: VideoPlan, offsets: list[Offset], results: dict[str, PeerResult]) -> str:
+    """Which frames came back. A player shows floor(T*fps) at T; `ffmpeg -ss T` keeps the first
+    frame at or after T, ceil(T*fps): the two differ when T falls between frames."""
+    shown = [offset.ms * plan.fps // 1000 for offset in offsets]
+    after = [-(-offset.ms * plan.fps // 1000) for offset in offsets]
+    n = len(offsets)
+    parts = []
+    for peer, result in results.items():
+        frames = [call.frame for call in result.calls]
+        if peer == "vframe fast":
+            wanted = [index - index % plan.gop for index in shown]
+            parts.append(f"{peer} = keyframe at or before T {matches(frames, wanted)}/{n}")
+        elif peer == "ffmpeg":
+            parts.append(f"{peer} = floor(T*fps) {matches(frames, shown)}/{n}, "
+                         f"ceil(T*fps) {matches(frames, after)}/{n}")
+        else:
+            parts.append(f"{peer} = floor(T*fps) {matches(frames, shown)}/{n}")
+    return "frames: " + "; ".join(parts)
+
+
+def print_table(plans: list[VideoPlan], results: dict[str, dict[str, PeerResult]]) -> None:
+    header = f"{'video':<7} {'peer':<13} {'median ms':>10} {'p90 ms':>9} {'cpu ms':>9}  vs ffmpeg (median)"
+    print(header)
+    print("-" * len(header))
+    for plan in plans:
+        peers = results[plan.name]
+        base = peers["ffmpeg"].summary()["median_ms"] if "ffmpeg" in peers else None
+        for peer, result in peers.items():
+            s = result.summary()
+            ratio = "" if base is None or peer == "ffmpeg" else f"{peer}: {s['median_ms'] / base:.2f}x ffmpeg"
+            print(f"{plan.name:<7} {peer:<13} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} "
+                  f"{s['cpu_median_ms']:>9.1f}  {ratio}")
+
+
+def describe_videos(generated: dict[str, float | None]) -> None:
+    for plan in VIDEOS:
+        took = generated[plan.name]
+        note = "reused from cache" if took is None else f"generated in {took:.1f} s"
+        print(f"{plan.name}: {plan.path.relative_to(BENCH_DIR.parent)} ({plan.path.stat().st_size / 1e6:.1f} MB, "
+              f"{plan.duration:g} s, GOP {plan.gop / plan.fps:g} s, B-frames {plan.bframes}) {note}")
+
+
+def versions(ffmpeg: str | None) -> dict[str, str | None]:
+    return {"python": platform.python_version(), "vframe": vframe.__version__, "pyav": av.__version__,
+            "pyav_ffmpeg": av.ffmpeg_version_info, "ffmpeg": ffmpeg_version(ffmpeg) if ffmpeg else None}
+
+
+def memory_record(results: dict[str, dict[str, PeerResult]], after_imports_mb: float) -> dict[str, float | None]:
+    ffmpeg_kb = [call.max_rss_kb for peers in results.values() if "ffmpeg" in peers
+                 for call in peers["ffmpeg"].calls if call.max_rss_kb]
+    return {"self_peak_mb": peak_rss_mb(resource.RUSAGE_SELF), "self_after_imports_mb": after_imports_mb,
+            "ffmpeg_child_peak_mb": max(ffmpeg_kb) / 1024 if ffmpeg_kb else None,
+            "rusage_children_peak_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}  # also apt-get, synth
+
+
+def print_memory(memory: dict[str, float | None]) -> None:
+    child = memory["ffmpeg_child_peak_mb"]
+    print(f"peak RSS: this process (vframe in-process) {memory['self_peak_mb']:.0f} MB "
+          f"({memory['self_after_imports_mb']:.0f} MB after imports); "
+          f"largest ffmpeg child {f'{child:.0f} MB' if child else 'n/a'}")
+
+
+def write_json(path: Path, record: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Time vframe.grab against the ffmpeg command (noisy, never asserted).")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_OFFSETS} offsets a video, not {FULL_OFFSETS}")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the full record as JSON")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    after_imports_mb = peak_rss_mb(resource.RUSAGE_SELF)
+
+    ffmpeg = ensure_ffmpeg()
+    generated = {plan.name: ensure_video(plan) for plan in VIDEOS}
+    describe_videos(generated)
+    versions_seen = versions(ffmpeg)
+    print(f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}); "
+          f"ffmpeg command: {versions_seen['ffmpeg'] or 'skipped'}; {os.cpu_count()} CPUs")
+
+    count = QUICK_OFFSETS if args.quick else FULL_OFFSETS
+    offsets = {plan.name: pick_offsets(plan, count) for plan in VIDEOS}
+    results: dict[str, dict[str, PeerResult]] = {}
+    with tempfile.TemporaryDirectory(prefix="vframe-bench-") as tmp:
+        for plan in VIDEOS:
+            listed = ", ".join(f"{offset.seconds} ({offset.kind})" for offset in offsets[plan.name])
+            print(f"{plan.name} offsets (s): {listed}", flush=True)
+            results[plan.name] = bench_video(plan, offsets[plan.name], ffmpeg, Path(tmp))
+
+    print()
+    print_table(list(VIDEOS), results)
+    print()
+    for plan in VIDEOS:
+        print(f"{plan.name} {frame_line(plan, offsets[plan.name], results[plan.name])}")
+    memory = memory_record(results, after_imports_mb)
+    print_memory(memory)
+    total = time.perf_counter() - started
+    print(f"total {total:.1f} s; wall times are noisy on shared machines and never asserted")
+
+    if args.json:
+        write_json(args.json, {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": platform.platform(), "cpus": os.cpu_count(),
+            "versions": versions_seen, "quick": args.quick, "output": f"jpg {OUT_SIZE[0]}x{OUT_SIZE[1]}",
+            "videos": [asdict(plan) | {"path": str(plan.path), "generated_s": generated[plan.name],
+                                       "offsets": [asdict(o) for o in offsets[plan.name]]} for plan in VIDEOS],
+            "results": {name: {peer: {"summary": r.summary(), "calls": [asdict(c) for c in r.calls]}
+                               for peer, r in peers.items()} for name, peers in results.items()},
+            "memory": memory, "total_s": total,
+        })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
