@@ -16,8 +16,12 @@ Peers are interleaved offset by offset, so a slow moment of the machine hits all
 prints the median and p90 wall time per call, CPU time per call, the ratio of each vframe mode to
 ffmpeg, which frame each peer returned (read back from the picture's painted index), and peak
 memory: this process (resource.getrusage RUSAGE_SELF; the videos are generated in a child so they
-do not count) and the largest ffmpeg child (its own rusage from wait4, which the kernel also folds
-into RUSAGE_CHILDREN).
+do not count) and the largest ffmpeg process (the children's rusage, from wait4).
+
+Each ffmpeg is forked by a minimal launcher (`python -I -S`, under 10 MB) that times it and reads its
+rusage. Linux carries a process's peak RSS across fork and exec, so a child of this ~100 MB
+process, and RUSAGE_CHILDREN here, would report at least ~100 MB whatever ffmpeg really used.
+The launcher's fork+exec+wait4 is what is timed, as a shell would start ffmpeg.
 
 The two sides do not do identical work: vframe scales with Lanczos and accurate rounding and
 encodes with Pillow at quality 85; ffmpeg scales bicubic and uses its mjpeg defaults. Figures
@@ -228,21 +232,39 @@ def call_vframe(path: Path, offset: Offset, fast: bool) -> Call:
     return Call(offset.seconds, wall * 1000, cpu * 1000, shown_frame(result.data))
 
 
+# Runs argv[2:] and writes "wall_s cpu_s maxrss_kb exit_code" to argv[1]. Being small and fresh,
+# it passes no inflated peak RSS on to the command (see the module docstring).
+_LAUNCHER = """\
+import os, sys, time
+result, command = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(result, "w") as out:
+    out.write(f"{wall} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def call_ffmpeg(ffmpeg: str, path: Path, offset: Offset, workdir: Path) -> Call:
-    """One ffmpeg process; wait4 gives its own CPU time and peak RSS."""
-    out, log = workdir / "out.jpg", workdir / "ffmpeg.log"
+    """One ffmpeg process, started, timed and measured by the launcher."""
+    out, log, result = workdir / "out.jpg", workdir / "ffmpeg.log", workdir / "launcher.txt"
     command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-ss", offset.seconds, "-i", str(path),
                "-frames:v", "1", "-vf", f"scale={OUT_SIZE[0]}:{OUT_SIZE[1]}", "-y", str(out)]
+    result.unlink(missing_ok=True)
     with open(log, "wb") as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed ({process.returncode}): {log.read_text(errors='replace').strip()}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return Call(offset.seconds, wall * 1000, cpu * 1000, shown_frame(out.read_bytes()), usage.ru_maxrss)
+        subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, str(result), *command],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, check=False)
+    fields = result.read_text().split() if result.exists() else []
+    if len(fields) != 4 or fields[3] != "0":
+        raise RuntimeError(f"ffmpeg failed ({fields[3:] or 'no result'}): {log.read_text(errors='replace').strip()}")
+    wall, cpu, max_rss_kb = float(fields[0]), float(fields[1]), int(fields[2])
+    return Call(offset.seconds, wall * 1000, cpu * 1000, shown_frame(out.read_bytes()), max_rss_kb)
 
 
 def bench_video(plan: VideoPlan, offsets: list[Offset], ffmpeg: str | None, workdir: Path) -> dict[str, PeerResult]:
@@ -301,15 +323,19 @@ def frame_line(plan: VideoPlan, offsets: list[Offset], results: dict[str, PeerRe
 
 
 def print_table(plans: list[VideoPlan], results: dict[str, dict[str, PeerResult]]) -> None:
-    header = f"{'video':<7} {'peer':<13} {'median ms':>10} {'p90 ms':>9} {'cpu ms':>9}  vs ffmpeg (median)"
+    """Per video and peer: wall median and p90, CPU median, and the medians' ratio to ffmpeg
+    (CPU time suffers less than wall time from other work on the machine)."""
+    header = f"{'video':<7} {'peer':<13} {'median ms':>10} {'p90 ms':>9} {'cpu ms':>9}  vs ffmpeg (medians)"
     print(header)
-    print("-" * len(header))
+    print("-" * (len(header) + 12))
     for plan in plans:
         peers = results[plan.name]
-        base = peers["ffmpeg"].summary()["median_ms"] if "ffmpeg" in peers else None
+        base = peers["ffmpeg"].summary() if "ffmpeg" in peers else None
         for peer, result in peers.items():
             s = result.summary()
-            ratio = "" if base is None or peer == "ffmpeg" else f"{peer}: {s['median_ms'] / base:.2f}x ffmpeg"
+            ratio = "" if base is None or peer == "ffmpeg" else (
+                f"{peer}: {s['median_ms'] / base['median_ms']:.2f}x ffmpeg "
+                f"(cpu {s['cpu_median_ms'] / base['cpu_median_ms']:.2f}x)")
             print(f"{plan.name:<7} {peer:<13} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} "
                   f"{s['cpu_median_ms']:>9.1f}  {ratio}")
 
@@ -331,8 +357,7 @@ def memory_record(results: dict[str, dict[str, PeerResult]], after_imports_mb: f
     ffmpeg_kb = [call.max_rss_kb for peers in results.values() if "ffmpeg" in peers
                  for call in peers["ffmpeg"].calls if call.max_rss_kb]
     return {"self_peak_mb": peak_rss_mb(resource.RUSAGE_SELF), "self_after_imports_mb": after_imports_mb,
-            "ffmpeg_child_peak_mb": max(ffmpeg_kb) / 1024 if ffmpeg_kb else None,
-            "rusage_children_peak_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}  # also apt-get, synth
+            "ffmpeg_child_peak_mb": max(ffmpeg_kb) / 1024 if ffmpeg_kb else None}
 
 
 def print_memory(memory: dict[str, float | None]) -> None:

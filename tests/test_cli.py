@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -18,7 +19,7 @@ from PIL import Image
 
 import vframe
 from vframe import synth
-from vframe.errors import InvalidSpec, ProcessingFailed, SourceNotFound, Unsupported
+from vframe.errors import InvalidSpec, ProcessingFailed, SourceNotFound, Unsupported, VframeError
 
 ROTATED = "03_rotation/npm-js-ffmpeg__iphone_rotated.mov"
 ANAMORPHIC = "14_anamorphic_sar/deb-mecavideo__balle-jbart.mp4"
@@ -175,7 +176,9 @@ def make_text(tmp_path: Path) -> Path:
     return path
 
 
-CASES = {
+Synthetic = dict[str, synth.SynthVideo]
+MakeArgs = Callable[[Path, Synthetic], tuple[str | Path, ...]]
+CASES: dict[str, tuple[MakeArgs, type[VframeError], str]] = {
     "bad-spec": (lambda tmp, syn: ("grab", syn["h264_bframes.mp4"].path, "vframe/jpg/offset/7s"), InvalidSpec,
                  "offset"),
     "bad-spec-key": (lambda tmp, syn: ("grab", syn["h264_bframes.mp4"].path, "vframe/jpg/offset/1/q/9"),

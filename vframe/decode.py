@@ -85,8 +85,11 @@ class Window:
     frame: VideoFrame | None = None
     stamp: int | None = None
     next: VideoFrame | None = None
-    broken: bool = False  # the demuxer stopped on an error, not at the end of the file
     failures: int = 0  # packets the decoder refused
+    missing_from: int | None = None  # frames from this timestamp on may be missing (damaged data)
+
+    def doubt(self, stamp: int) -> None:
+        self.missing_from = stamp if self.missing_from is None else min(self.missing_from, stamp)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,10 @@ class Video:
             decoder = cast(VideoCodecContext, CodecContext.create(alpha_decoder, "r"))
             decoder.width, decoder.height = context.width, context.height
             return decoder
-        context.thread_type = "AUTO"
+        # Slice threads only: with frame threads a decoding error drops the frames still in flight
+        # and error concealment depends on the thread count, so damaged files would give answers
+        # that change with the machine.
+        context.thread_type = "SLICE"
         context.thread_count = self.settings.decoder_threads
         return context
 
@@ -197,7 +203,10 @@ class Video:
 
     def _found(self, window: Window, target: int) -> Found:
         assert window.frame is not None and window.stamp is not None
-        if window.broken and window.next is None and target < self._declared_end():
+        # The data ended before a frame past the target. If a refused packet or data lost to a read
+        # error could hold a frame shown at the target, the frame asked for is missing.
+        doubtful = window.missing_from is not None and window.stamp < target and target >= window.missing_from
+        if doubtful and window.next is None and target < self._declared_end():
             raise ProcessingFailed("The video is truncated or corrupt before the requested moment.")
         return Found(window.frame, self.timeline.seconds(window.stamp), window.previous, window.next)
 
@@ -253,6 +262,7 @@ class Video:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
         after that timestamp (no frame from it can be shown earlier)."""
         packets = self.container.demux(self.stream)
+        last_dts: int | None = None
         while True:
             budget.check_time()
             try:
@@ -260,8 +270,11 @@ class Video:
             except StopIteration:
                 break
             except (av.error.FFmpegError, OSError):
-                window.broken = True
+                # What was not read has decode timestamps after the last one read, and a frame is
+                # never shown before it is decoded.
+                window.doubt(last_dts + 1 if last_dts is not None else -(2**63))
                 break
+            last_dts = packet.dts if packet.dts is not None else last_dts
             if window.first_packet_dts is None:
                 window.first_packet_dts = packet.dts
             if packet.size == 0:
@@ -276,6 +289,8 @@ class Video:
             frames = self.decoder.decode(packet)
         except (av.error.FFmpegError, ValueError):
             window.failures += 1
+            if packet is not None:
+                window.doubt(packet.pts if packet.pts is not None else -(2**63))
             return
         for frame in frames:
             budget.spend_frame()
@@ -287,7 +302,7 @@ def _first_as_frame(window: Window) -> Window:
     return Window(
         first=window.first, first_stamp=window.first_stamp, frame=window.first,
         stamp=window.first_stamp, next=window.next if window.next is not window.first else None,
-        broken=window.broken, failures=window.failures,
+        failures=window.failures, missing_from=window.missing_from,
     )
 
 

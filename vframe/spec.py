@@ -16,9 +16,10 @@ MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 ROTATIONS = ("auto", "0", "90", "180", "270")
 MODES = ("exact", "fast")
 KEYS = ("offset", "w", "h", "rotate", "mode")
+MAX_OFFSET_MS = 999_999_999_999
 
 _SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")  # up to 999999999 s, about 31 years
-_PIXELS = re.compile(r"[0-9]+")
+_PIXELS = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,12 @@ def _parse_offset(value: str) -> int:
         raise InvalidSpec(
             f"The offset '{value}' is not a number of seconds such as 7, 7.5 or 0.040 (at most 999999999)."
         )
-    return int((Decimal(value) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    whole, _, fraction = value.partition(".")
+    # Half-up rounding to the ms reads one digit past it: the rest cannot change the result.
+    millis = int((Decimal(f"{whole}.{fraction[:4] or 0}") * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if millis > MAX_OFFSET_MS:
+        raise InvalidSpec(f"The offset '{value}' is larger than 999999999.999 seconds.")
+    return millis
 
 
 def _parse_pixels(key: str, value: str | None, longest: int) -> int | None:
