@@ -45,7 +45,7 @@ def size(path: Path | str, spec: str, settings: Settings = DEFAULT) -> tuple[int
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., :3].astype(float) @ np.array([0.2126, 0.7152, 0.0722])
+    return np.asarray(rgb[..., :3].astype(float) @ np.array([0.2126, 0.7152, 0.0722]))
 
 
 def decoded_at(path: Path, seconds: float) -> av.VideoFrame:
@@ -72,10 +72,10 @@ def plain_rgb(frame: av.VideoFrame, kr: float = 0.299, kb: float = 0.114) -> np.
     v = flat[height * width + quarter : height * width + 2 * quarter].reshape(height // 2, width // 2)
     u, v = (plane.repeat(2, 0).repeat(2, 1) for plane in (u, v))
     scale = 4.0 if "10" in frame.format.name else 1.0
-    if frame.format.name.startswith("yuvj") or frame.color_range == 2:
-        luma_, cb, cr = y / (255 * scale), (u - 128 * scale) / (255 * scale), (v - 128 * scale) / (255 * scale)
-    else:
-        luma_, cb, cr = (y - 16 * scale) / (219 * scale), (u - 128 * scale) / (224 * scale), (v - 128 * scale) / (224 * scale)
+    full = frame.format.name.startswith("yuvj") or frame.color_range == 2
+    black, luma_span, chroma_span = (0, 255, 255) if full else (16, 219, 224)
+    luma_ = (y - black * scale) / (luma_span * scale)
+    cb, cr = (u - 128 * scale) / (chroma_span * scale), (v - 128 * scale) / (chroma_span * scale)
     red = luma_ + 2 * (1 - kr) * cr
     blue = luma_ + 2 * (1 - kb) * cb
     green = (luma_ - kr * red - kb * blue) / (1 - kr - kb)
@@ -84,7 +84,8 @@ def plain_rgb(frame: av.VideoFrame, kr: float = 0.299, kb: float = 0.114) -> np.
 
 def block_means(rgb: np.ndarray, n: int = 8) -> np.ndarray:
     height, width = rgb.shape[0] // n * n, rgb.shape[1] // n * n
-    return rgb[:height, :width, :3].astype(float).reshape(height // n, n, width // n, n, 3).mean(axis=(1, 3))
+    blocks = rgb[:height, :width, :3].astype(float).reshape(height // n, n, width // n, n, 3)
+    return np.asarray(blocks.mean(axis=(1, 3)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +192,8 @@ def hlg_inverse_eotf(nits: np.ndarray) -> np.ndarray:
     scene_luma = np.maximum(display_luma, 1e-12) ** (1 / 1.2)
     scene = display * scene_luma[..., None] ** (1 - 1.2)  # inverse OOTF
     a, b, c = 0.17883277, 0.28466892, 0.55991073
-    return np.where(scene <= 1 / 12, np.sqrt(3 * np.maximum(scene, 0.0)), a * np.log(np.maximum(12 * scene - b, 1e-12)) + c)
+    log_part = a * np.log(np.maximum(12 * scene - b, 1e-12)) + c
+    return np.asarray(np.where(scene <= 1 / 12, np.sqrt(3 * np.maximum(scene, 0.0)), log_part))
 
 
 def hdr_signal(rgb8: np.ndarray, transfer: str) -> np.ndarray:
@@ -209,7 +211,7 @@ def make_hdr_video(path: Path, transfer: str) -> Path:
     cb, cr = (b - y) / (2 * (1 - KB_2020)), (r - y) / (2 * (1 - KR_2020))
 
     def half(plane: np.ndarray) -> np.ndarray:
-        return plane.reshape(PATCH_H // 2, 2, PATCH_W // 2, 2).mean(axis=(1, 3))
+        return np.asarray(plane.reshape(PATCH_H // 2, 2, PATCH_W // 2, 2).mean(axis=(1, 3)))
 
     planes = [64 + 876 * y, 512 + 896 * half(cb), 512 + 896 * half(cr)]
     flat = np.concatenate([np.clip(np.round(p), 0, 1023).astype(np.uint16).ravel() for p in planes])
@@ -226,16 +228,16 @@ def make_hdr_video(path: Path, transfer: str) -> Path:
             frame.pts, frame.color_range, frame.colorspace = index, 1, 9
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    with av.open(str(path)) as container:  # a reader must see the tags, or the test proves nothing
-        frame = next(container.decode(video=0))
-        seen = (frame.color_trc, frame.color_primaries, frame.colorspace, frame.color_range)
+    with av.open(str(path)) as reader:  # a reader must see the tags, or the test proves nothing
+        first = next(reader.decode(video=0))
+        seen = (first.color_trc, first.color_primaries, first.colorspace, first.color_range)
     assert seen == (TRANSFERS[transfer], 9, 9, 1), f"{path.name}: reader sees trc/primaries/matrix/range {seen}"
     return path
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """make_video, cached by arguments, into one folder for the module."""
+    """make_video (6 frames at 24 fps, one GOP, unless told otherwise), cached by file name."""
     folder = tmp_path_factory.mktemp("picture")
     cache: dict[str, Path] = {}
 
@@ -257,7 +259,7 @@ def corner_video(made: Callable[..., Path]) -> Path:
 # rotation
 
 ROTATED = [
-    # file, coded (w, h), display (w, h), np.rot90 k that turns the coded picture upright
+    # file, offset, coded (w, h), display (w, h), np.rot90 k that turns the coded picture upright
     ("03_rotation/npm-js-ffmpeg__iphone_rotated.mov", "1", (568, 320), (320, 568), -1),  # -90: 90 clockwise
     ("03_rotation/tc__nasa_13013_rotated.mp4", "0.2", (480, 270), (270, 480), 1),  # +90: 90 counter-clockwise
     ("03_rotation/mp4parse__video_rotation_90.mp4", "0", (100, 60), (60, 100), -1),
@@ -411,10 +413,9 @@ def test_one_given_beyond_the_limits_is_scaled_to_fit(made: Callable[..., Path])
     assert size(made("index.mp4"), "vframe/png/offset/0.1/w/160", settings) == (133, 100)
 
 
-@pytest.mark.xfail(strict=True, reason="picture._fit truncates float products: 322x240 into 100x100 gives 99x74")
-def test_fitting_reaches_the_limit(made: Callable[..., Path]) -> None:
+def test_fitting_reaches_the_limit_and_rounds_the_other_side(made: Callable[..., Path]) -> None:
     path = made("index_322.mp4", width=322, height=240)
-    assert size(path, "vframe/png/offset/0.1", Settings(max_width=100, max_height=100)) == (100, 75)
+    assert size(path, "vframe/png/offset/0.1", Settings(max_width=100, max_height=100)) == (100, 75)  # 74.53
 
 
 def test_downscaling_filter_is_not_nearest_neighbour(made: Callable[..., Path]) -> None:
@@ -590,6 +591,53 @@ def test_jpg_composites_alpha_on_black(transparency: dict[str, Image.Image]) -> 
     assert jpg[png[..., 3] == 0].mean() < 8
 
 
+ALPHA_W, ALPHA_H = 256, 128
+
+
+def alpha_picture() -> np.ndarray:
+    """Opaque red with a green ramp and blue 80, alpha ramping 0..255 left to right."""
+    rgba = np.zeros((ALPHA_H, ALPHA_W, 4), np.uint8)
+    rgba[..., 0], rgba[..., 2] = 255, 80
+    rgba[..., 1] = rgba[..., 3] = np.arange(ALPHA_W, dtype=np.uint8)[None, :]
+    return rgba
+
+
+@pytest.fixture(scope="module", params=[("png", "mov", "rgba"), ("libvpx-vp9", "webm", "yuva420p")],
+                ids=["png-in-mov", "vp9-alpha-webm"])
+def alpha_video(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    codec, extension, pix_fmt = request.param
+    path = tmp_path_factory.mktemp("alpha") / f"alpha.{extension}"
+    options = {"deadline": "realtime", "cpu-used": "8", "crf": "10", "b": "0"} if codec != "png" else {}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=24, options=options)
+        stream.width, stream.height, stream.pix_fmt = ALPHA_W, ALPHA_H, pix_fmt
+        for index in range(3):
+            frame = av.VideoFrame.from_ndarray(alpha_picture(), format="rgba").reformat(format=pix_fmt)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_alpha_is_kept_in_png_and_webp_and_composited_on_black_in_jpg(alpha_video: Path) -> None:
+    painted = alpha_picture().astype(float)
+    png = pixels(alpha_video, "vframe/png/offset/0")
+    assert png.shape == (ALPHA_H, ALPHA_W, 4)
+    assert np.abs(png - painted).mean() < 2 and np.abs(png[..., 3] - painted[..., 3]).max() <= 6
+    webp = pixels(alpha_video, "vframe/webp/offset/0")
+    assert webp.shape == (ALPHA_H, ALPHA_W, 4) and np.abs(webp[..., 3] - painted[..., 3]).mean() < 2
+    jpg = pixels(alpha_video, "vframe/jpg/offset/0")
+    assert jpg.shape == (ALPHA_H, ALPHA_W, 3)
+    composited = painted[..., :3] * painted[..., 3:] / 255
+    assert np.abs(jpg - composited).mean() < 4  # dropping alpha instead: 70
+    assert jpg[:, :8].max() <= 12  # alpha 0..7 of red: black
+
+
+def test_fast_mode_on_vp9_alpha() -> None:
+    path = video("05_vp8_vp9_webm/mb__vp9-alpha-padded-width.webm")
+    assert grab(path, "vframe/png/offset/0/mode/fast")[1].mode == "RGBA"
+
+
 def test_rgba_png_in_mov_keeps_alpha() -> None:
     """A 4x4 PNG-in-MOV frame, white and fully transparent: transparent in png, black in jpg."""
     path = video("19_edge_cases/deb-dojo__version.mov")
@@ -607,7 +655,9 @@ ENCODED = [("jpg", "image/jpeg", "JPEG"), ("jpeg", "image/jpeg", "JPEG"), ("png"
 
 
 @pytest.mark.parametrize("fmt, media_type, pillow_format", ENCODED)
-def test_encoders_media_type_and_magic(made: Callable[..., Path], fmt: str, media_type: str, pillow_format: str) -> None:
+def test_encoders_media_type_and_magic(
+    made: Callable[..., Path], fmt: str, media_type: str, pillow_format: str
+) -> None:
     result, image = grab(made("index.mp4"), f"vframe/{fmt}/offset/0.125/w/160/h/120")
     assert result.media_type == media_type
     assert image.format == pillow_format and image.mode == "RGB"

@@ -36,6 +36,9 @@ ALLOWED_DEMUXERS = ",".join(
 )
 # VP8/VP9 alpha travels beside the picture (Matroska BlockAdditional): only libvpx decodes it.
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+# libvpx does not flag the frames it decodes from keyframes; it has no delay (one packet, one
+# frame), so the packet's flag is the frame's.
+UNFLAGGED_KEYFRAMES = set(ALPHA_DECODERS.values())
 _INT64_MAX = 2**63 - 1
 _MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decoding from the start
 # Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
@@ -295,6 +298,8 @@ class Video:
         for frame in frames:
             budget.spend_frame()
             check_frame_pixels(frame.width, frame.height, self.settings)
+            if self.decoder.name in UNFLAGGED_KEYFRAMES and packet is not None and packet.is_keyframe:
+                frame.key_frame = True
             yield frame
 
 

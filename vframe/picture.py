@@ -61,10 +61,10 @@ def plan(frame: VideoFrame, sar: Fraction, spec: FrameSpec, settings: Settings) 
 
 
 def _fit(width: int, height: int, settings: Settings) -> tuple[int, int]:
-    scale = min(1.0, settings.max_width / max(width, height), settings.max_height / min(width, height))
-    if scale >= 1.0:
+    scale = min(Fraction(settings.max_width, max(width, height)), Fraction(settings.max_height, min(width, height)))
+    if scale >= 1:
         return width, height
-    return max(1, int(width * scale)), max(1, int(height * scale))
+    return max(1, round(width * scale)), max(1, round(height * scale))  # never past a limit: those are whole
 
 
 def render(frame: VideoFrame, geometry: Geometry, *, previous: VideoFrame | None = None,
