@@ -233,10 +233,10 @@ class Video:
         self.decoder.flush_buffers()
         self._skip_nonkey(keyframe)
         window, stamp, keyed = Window(), None, not seeked
-        for frame in self._frames(window, budget, stop_after=target if keyframe else None):
+        for frame, key in self._frames(window, budget, stop_after=target if keyframe else None):
             stamp = self.timeline.stamp(frame, stamp)
-            keyed = keyed or bool(frame.key_frame)
-            if stamp is None or not keyed or (keyframe and not frame.key_frame):
+            keyed = keyed or key
+            if stamp is None or not keyed or (keyframe and not key):
                 continue  # before the first keyframe after a seek, a frame lacks its references
             if window.first is None:
                 window.first, window.first_stamp = frame, stamp
@@ -261,7 +261,7 @@ class Video:
         with suppress(ValueError, AttributeError, av.error.FFmpegError):
             self.decoder.skip_frame = "NONKEY" if keyframe else "DEFAULT"
 
-    def _frames(self, window: Window, budget: Budget, stop_after: int | None) -> Iterator[VideoFrame]:
+    def _frames(self, window: Window, budget: Budget, stop_after: int | None) -> Iterator[tuple[VideoFrame, bool]]:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
         after that timestamp (no frame from it can be shown earlier)."""
         packets = self.container.demux(self.stream)
@@ -287,7 +287,10 @@ class Video:
                 break
         yield from self._decode_packet(None, window, budget)
 
-    def _decode_packet(self, packet: av.Packet[Any] | None, window: Window, budget: Budget) -> Iterator[VideoFrame]:
+    def _decode_packet(
+        self, packet: av.Packet[Any] | None, window: Window, budget: Budget
+    ) -> Iterator[tuple[VideoFrame, bool]]:
+        """The frames one packet (None: the end) gives, each with whether it is a keyframe."""
         try:
             frames = self.decoder.decode(packet)
         except (av.error.FFmpegError, ValueError):
@@ -298,9 +301,8 @@ class Video:
         for frame in frames:
             budget.spend_frame()
             check_frame_pixels(frame.width, frame.height, self.settings)
-            if self.decoder.name in UNFLAGGED_KEYFRAMES and packet is not None and packet.is_keyframe:
-                frame.key_frame = True
-            yield frame
+            unflagged = self.decoder.name in UNFLAGGED_KEYFRAMES and packet is not None and packet.is_keyframe
+            yield frame, bool(frame.key_frame) or unflagged
 
 
 def _first_as_frame(window: Window) -> Window:
