@@ -113,6 +113,7 @@ class Video:
     stream: VideoStream = field(init=False)
     decoder: VideoCodecContext = field(init=False)
     timeline: Timeline = field(init=False)
+    _fresh: bool = field(init=False, default=True)  # nothing read since opening: we are at the start
 
     def __post_init__(self) -> None:
         self._open()
@@ -125,7 +126,7 @@ class Video:
             self.timeline.start = self.stream.start_time
 
     def _open(self) -> None:
-        self._fresh = True  # nothing read yet: decoding from here is decoding from the start
+        self._fresh = True
         self.reader.seek(0)
         try:
             self.container = av.open(
