@@ -88,7 +88,6 @@ class Window:
     frame: VideoFrame | None = None
     stamp: int | None = None
     next: VideoFrame | None = None
-    failures: int = 0  # packets the decoder refused
     missing_from: int | None = None  # frames from this timestamp on may be missing (damaged data)
 
     def doubt(self, stamp: int) -> None:
@@ -295,7 +294,6 @@ class Video:
         try:
             frames = self.decoder.decode(packet)
         except (av.error.FFmpegError, ValueError):
-            window.failures += 1
             if packet is not None:
                 window.doubt(packet.pts if packet.pts is not None else -(2**63))
             return
@@ -310,7 +308,7 @@ def _first_as_frame(window: Window) -> Window:
     return Window(
         first=window.first, first_stamp=window.first_stamp, frame=window.first,
         stamp=window.first_stamp, next=window.next if window.next is not window.first else None,
-        failures=window.failures, missing_from=window.missing_from,
+        missing_from=window.missing_from,
     )
 
 
