@@ -40,6 +40,7 @@ ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 # frame), so the packet's flag is the frame's.
 UNFLAGGED_KEYFRAMES = set(ALPHA_DECODERS.values())
 _INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)  # "from before the first frame"
 _MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decoding from the start
 # Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
 # and raw elementary streams): exact only when read from the start.
@@ -275,7 +276,7 @@ class Video:
             except (av.error.FFmpegError, OSError):
                 # What was not read has decode timestamps after the last one read, and a frame is
                 # never shown before it is decoded.
-                window.doubt(last_dts + 1 if last_dts is not None else -(2**63))
+                window.doubt(last_dts + 1 if last_dts is not None else _INT64_MIN)
                 break
             last_dts = packet.dts if packet.dts is not None else last_dts
             if window.first_packet_dts is None:
@@ -295,12 +296,12 @@ class Video:
             frames = self.decoder.decode(packet)
         except (av.error.FFmpegError, ValueError):
             if packet is not None:
-                window.doubt(packet.pts if packet.pts is not None else -(2**63))
+                window.doubt(packet.pts if packet.pts is not None else _INT64_MIN)
             return
+        unflagged = self.decoder.name in UNFLAGGED_KEYFRAMES and packet is not None and packet.is_keyframe
         for frame in frames:
             budget.spend_frame()
             check_frame_pixels(frame.width, frame.height, self.settings)
-            unflagged = self.decoder.name in UNFLAGGED_KEYFRAMES and packet is not None and packet.is_keyframe
             yield frame, bool(frame.key_frame) or unflagged
 
 
