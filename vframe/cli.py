@@ -1,4 +1,4 @@
-"""The command line: `vframe grab INPUT SPEC [-o OUT]` and `vframe probe INPUT`.
+"""The command line: `vframe grab INPUT SPEC [-o OUT]`, `vframe probe INPUT` and `vframe serve`.
 Exit 0 on success; each failure class has its own exit code and a one-sentence message."""
 
 from __future__ import annotations
@@ -7,12 +7,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import MISSING, fields, replace
 
 from . import __version__
 from .errors import VframeError
 from .pipeline import grab
 from .probe import probe
-from .settings import Settings
+from .settings import Settings, env_name, kind
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -28,12 +29,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     grab_parser.add_argument("-o", "--output", default="-", help="the image file; - (the default) is stdout")
     probe_parser = commands.add_parser("probe", help="print what vframe sees in a video, as JSON")
     probe_parser.add_argument("input", help="the video: a path")
+    serve_parser = commands.add_parser(
+        "serve", help="run the HTTP service over a folder of videos",
+        description="Every setting is a flag here and a VFRAME_* variable; a flag wins over its variable.",
+    )
+    for item in fields(Settings):
+        default = "none" if item.default in (MISSING, "") else item.default
+        serve_parser.add_argument(
+            "--" + item.name.replace("_", "-"), dest=item.name, type=kind(item.name), default=None,
+            metavar=item.name.upper(), help=f"{item.metadata['doc']} ({env_name(item.name)}, default {default})",
+        )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "serve":
+            flags = {item.name: getattr(args, item.name) for item in fields(Settings)}
+            settings = replace(settings, **{name: value for name, value in flags.items() if value is not None})
+            settings.validate()
     except ValueError as error:
         print(f"vframe: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "serve":
+        return _serve(settings)
     try:
         if args.command == "grab":
             return _grab(args.input, args.spec, args.output, settings)
@@ -45,6 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug of ours: say so in one line, never a traceback
         print(f"vframe: internal error ({type(error).__name__}); please report it.", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _serve(settings: Settings) -> int:
+    from .server import serve  # the HTTP stack is loaded only by the command that needs it
+
+    try:
+        serve(settings)
+    except (ValueError, OSError) as error:  # no root, root not a folder, port taken
+        print(f"vframe: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
 
 
 def _grab(input: str, spec: str, output: str, settings: Settings) -> int:

@@ -43,6 +43,14 @@ class SourceNotFound(VframeError):
     default_message = "No such video."
 
 
+class MethodNotAllowed(VframeError):
+    """An HTTP method other than GET or HEAD (the service only; the CLI has no methods)."""
+
+    status = 405
+    exit_code = 2
+    default_message = "Only GET and HEAD are allowed."
+
+
 class TooLarge(VframeError):
     """The source is over the operator's limits (file size, frame pixels, decoding work)."""
 

@@ -4,9 +4,10 @@ limits -> open -> find the frame -> picture -> encode, with the deadline checked
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import picture
@@ -27,6 +28,7 @@ class Grab:
     width: int
     height: int
     time: Fraction  # seconds from the start of the video stream
+    seconds: dict[str, float] = field(default_factory=dict, compare=False)  # wall time per step: open, decode, encode
 
     @property
     def time_header(self) -> str:
@@ -39,15 +41,19 @@ def grab(input: str | os.PathLike[str] | Source, spec: str | FrameSpec, settings
     Raises a VframeError subclass, carrying its HTTP status, for every failure."""
     budget = Budget(settings)
     frame_spec = spec if isinstance(spec, FrameSpec) else parse(spec, settings)
+    clock = _Clock()
     with open_video(input, settings) as video:
+        clock.lap("open")
         budget.check_time()
         found = video.find(frame_spec.offset_ms, budget, keyframe=frame_spec.mode == "fast")
         budget.check_time()
         geometry = picture.plan(found.frame, sample_aspect(video), frame_spec, settings)
         image = picture.render(found.frame, geometry, previous=found.previous, next=found.next)
+        clock.lap("decode")
     budget.check_time()
     data = picture.encode(image, frame_spec.format, settings)
-    return Grab(data, frame_spec.media_type, image.width, image.height, found.time)
+    clock.lap("encode")
+    return Grab(data, frame_spec.media_type, image.width, image.height, found.time, clock.seconds)
 
 
 @contextmanager
@@ -67,3 +73,16 @@ def sample_aspect(video: Video) -> Fraction:
         if ratio and ratio > 0:
             return Fraction(ratio)
     return Fraction(1)
+
+
+class _Clock:
+    """Wall time spent in each step of one grab, for the service's metrics."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = now - self._last
+        self._last = now

@@ -1,59 +1,110 @@
-"""All limits and settings in one place: a frozen value read from VFRAME_* variables."""
+"""All limits and settings in one place: a frozen value read from VFRAME_* variables
+(and, for `vframe serve`, from the flag of the same name)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
-_ZERO_ALLOWED = {"decoder_threads", "png_compress_level"}
+_KINDS = {"int": int, "float": float, "str": str}
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of vframe. Each field `name` is read from the variable `VFRAME_<NAME>`."""
+    """Every knob of vframe. Each field `name` is read from the variable `VFRAME_<NAME>`;
+    its metadata `doc` is the one line the README and `vframe serve --help` show."""
 
-    max_width: int = 3840  # the longer output side
-    max_height: int = 2160  # the shorter output side
-    max_source_bytes: int = 8 * 1024**3  # the largest video vframe will open
-    max_frame_pixels: int = 8192 * 4320  # coded width x height, checked before any decoding
-    max_decoded_frames: int = 20_000  # frames one request may decode before giving up (413)
-    deadline_seconds: float = 30.0  # wall time one grab may take (599 past it)
-    decoder_threads: int = 0  # 0: as many as FFmpeg chooses for this machine
-    probe_bytes: int = 5_000_000  # how much FFmpeg may read to find the streams
-    jpeg_quality: int = 85
-    webp_quality: int = 80
-    png_compress_level: int = 3
+    # The picture and the engine's limits.
+    max_width: int = field(default=3840, metadata=_doc("largest longer side of an output"))
+    max_height: int = field(default=2160, metadata=_doc("largest shorter side of an output"))
+    max_source_bytes: int = field(default=8 * 1024**3, metadata=_doc("largest video opened (413 above)"))
+    max_frame_pixels: int = field(
+        default=8192 * 4320, metadata=_doc("largest coded frame (width x height), checked before decoding (413)")
+    )
+    max_decoded_frames: int = field(default=20_000, metadata=_doc("frames one request may decode (413 above)"))
+    deadline_seconds: float = field(default=30.0, metadata=_doc("wall time one request may take (599 past it)"))
+    decoder_threads: int = field(default=0, metadata=_doc("decoder slice threads; 0 lets FFmpeg choose"))
+    probe_bytes: int = field(default=5_000_000, metadata=_doc("bytes FFmpeg may read to find the streams"))
+    jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))
+    webp_quality: int = field(default=80, metadata=_doc("WebP quality, 1-100"))
+    png_compress_level: int = field(default=3, metadata=_doc("PNG zlib level, 0-9"))
+    # The HTTP service (`vframe serve`).
+    root: str = field(default="", metadata=_doc("the folder of videos to serve (required by `vframe serve`)"))
+    host: str = field(default="127.0.0.1", metadata=_doc("address to listen on"))
+    port: int = field(default=8080, metadata=_doc("port to listen on; 0 picks a free one"))
+    workers: int = field(default=0, metadata=_doc("decode worker processes; 0: one per core"))
+    queue_size: int = field(
+        default=64, metadata=_doc("requests that may wait for a worker; 429 at once when it is full")
+    )
+    worker_memory_mb: int = field(
+        default=1024, metadata=_doc("resident memory a worker may reach; past it the worker is killed (599)")
+    )
+    worker_max_jobs: int = field(default=1000, metadata=_doc("frames a worker makes before it is replaced; 0: never"))
+    cache_bytes: int = field(
+        default=256 * 1024**2, metadata=_doc("size of the in-memory cache of made frames; 0 turns it off")
+    )
+    cache_max_age: int = field(default=86400, metadata=_doc("seconds in the Cache-Control max-age of a frame"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `environ` (default: os.environ); a malformed value raises ValueError naming it."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for field in fields(cls):
-            raw = env.get(f"VFRAME_{field.name.upper()}")
-            if raw is None:
-                continue
-            kind = int if field.type in ("int", int) else float
-            try:
-                values[field.name] = kind(raw)
-            except ValueError:
-                raise ValueError(f"VFRAME_{field.name.upper()} must be a number, not {raw!r}") from None
+        values = {}
+        for item in fields(cls):
+            raw = env.get(env_name(item.name))
+            if raw is not None:
+                values[item.name] = convert(item.name, raw)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if value < 0 or (value == 0 and field.name not in _ZERO_ALLOWED):
-                raise ValueError(f"VFRAME_{field.name.upper()} must be positive, not {value}")
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, str):
+                continue
+            if value < 0 or (value == 0 and item.name not in _ZERO_ALLOWED):
+                raise ValueError(f"{env_name(item.name)} must be positive, not {value}")
         if self.max_height > self.max_width:
             raise ValueError("VFRAME_MAX_HEIGHT (the shorter side) cannot exceed VFRAME_MAX_WIDTH")
         if not 1 <= self.jpeg_quality <= 100 or not 1 <= self.webp_quality <= 100:
             raise ValueError("VFRAME_JPEG_QUALITY and VFRAME_WEBP_QUALITY must be 1 to 100")
         if self.png_compress_level > 9:
             raise ValueError("VFRAME_PNG_COMPRESS_LEVEL must be 0 to 9")
+        if self.port > 65535:
+            raise ValueError("VFRAME_PORT must be 0 to 65535")
+
+    @property
+    def worker_count(self) -> int:
+        """The decode workers to run: `workers`, or one per core this process may use."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+
+_ZERO_ALLOWED = {"decoder_threads", "png_compress_level", "port", "workers", "worker_max_jobs", "cache_bytes",
+                 "cache_max_age"}
+
+
+def env_name(name: str) -> str:
+    return f"VFRAME_{name.upper()}"
+
+
+def kind(name: str) -> type:
+    """int, float or str: the type of the setting `name`."""
+    annotation = {item.name: item.type for item in fields(Settings)}[name]
+    return annotation if isinstance(annotation, type) else _KINDS[annotation]
+
+
+def convert(name: str, raw: str) -> object:
+    """The text `raw` as the setting `name`'s type; ValueError naming the variable when it is not one."""
+    try:
+        return kind(name)(raw)
+    except ValueError:
+        raise ValueError(f"{env_name(name)} must be a number, not {raw!r}") from None
 
 
 DEFAULT = Settings()

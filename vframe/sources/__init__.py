@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Protocol
 
-from .local import LocalFile
+from .local import LocalFile, LocalFolder
 
 
 class Source(Protocol):
@@ -17,6 +17,16 @@ class Source(Protocol):
     @property
     def validator(self) -> str:
         """Changes whenever the bytes change: feeds ETags and cache keys."""
+        ...
+
+    @property
+    def modified(self) -> float | None:
+        """When the bytes last changed, in seconds since the epoch, if known (Last-Modified)."""
+        ...
+
+    @property
+    def identity(self) -> str:
+        """Which video this is (with the validator, it keys the result cache)."""
         ...
 
     def open(self) -> BinaryIO:
@@ -29,4 +39,4 @@ def open_source(location: str | os.PathLike[str]) -> Source:
     return LocalFile.at(location)
 
 
-__all__ = ["LocalFile", "Source", "open_source"]
+__all__ = ["LocalFile", "LocalFolder", "Source", "open_source"]

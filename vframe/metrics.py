@@ -1,0 +1,55 @@
+"""What the service counts, in Prometheus' text format at /-/metrics. prometheus_client is the
+reference implementation of the format (histogram buckets, escaping, _total/_created series);
+writing those by hand would be more code and less right."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+RESTART_REASONS = ("crash", "deadline", "memory", "recycle")
+
+
+class Metrics:
+    """One registry per application, so that two apps in one process never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("vframe_requests", "HTTP requests answered, by status.", ["status"], registry=registry)
+        self.request_seconds = Histogram(
+            "vframe_request_seconds", "Time from a request's arrival to its response.", registry=registry
+        )
+        self.queued_seconds = Histogram(
+            "vframe_queued_seconds", "Time a frame waited for a free decode worker.", registry=registry
+        )
+        self.fetch_seconds = Histogram(
+            "vframe_fetch_seconds", "Time opening the source and reading its header and index.", registry=registry
+        )
+        self.decode_seconds = Histogram(
+            "vframe_decode_seconds", "Time finding, decoding, converting and scaling the frame.", registry=registry
+        )
+        self.encode_seconds = Histogram("vframe_encode_seconds", "Time encoding the image.", registry=registry)
+        self.cache_hits = Counter("vframe_cache_hits", "Frames answered from the result cache.", registry=registry)
+        self.cache_misses = Counter("vframe_cache_misses", "Frames that had to be made.", registry=registry)
+        self.worker_restarts = Counter(
+            "vframe_worker_restarts", "Decode workers killed and replaced, by reason.", ["reason"], registry=registry
+        )
+        for reason in RESTART_REASONS:
+            self.worker_restarts.labels(reason)
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A value read when the metrics are scraped (queue depth, cache size...)."""
+        Gauge(name, documentation, registry=self.registry).set_function(read)
+
+    def observe_steps(self, seconds: dict[str, float]) -> None:
+        """The pipeline's per-step wall times of one frame."""
+        for step, histogram in (("open", self.fetch_seconds), ("decode", self.decode_seconds),
+                                ("encode", self.encode_seconds)):
+            if step in seconds:
+                histogram.observe(seconds[step])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,304 @@
+"""The HTTP service: a Starlette application that answers `GET /<key>?vframe/...` with the frame
+and `GET /<key>` with the video itself, from a folder of videos.
+
+    vframe serve --root ./videos                  # the command line (uvicorn inside)
+    VFRAME_ROOT=./videos uvicorn vframe.server:app  # any ASGI server: settings from VFRAME_*
+
+A request flows one way: method -> key -> spec -> source -> limits -> conditional -> cache ->
+worker pool -> response. Every failure is a VframeError carrying its status and public message;
+one function (`error_response`) turns it into the JSON answer."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import mimetypes
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.utils import formatdate, parsedate_to_datetime
+from urllib.parse import unquote, unquote_to_bytes
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from . import ENGINE_VERSION
+from .cache import Key, ResultCache
+from .errors import MethodNotAllowed, SourceNotFound, VframeError
+from .limits import check_source_size
+from .metrics import CONTENT_TYPE, Metrics
+from .pipeline import Grab
+from .settings import Settings
+from .sources import LocalFile, LocalFolder
+from .spec import FrameSpec, parse
+from .workers import WorkerPool
+
+access_log = logging.getLogger("vframe.access")
+log = logging.getLogger("vframe.server")
+
+METHODS = ("GET", "HEAD")
+INTERNAL_ERROR = "Something went wrong inside vframe; the error has been logged."
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI application serving `settings.root`. Its decode workers start with the app's lifespan."""
+    service = Service(settings)
+    app = Starlette(lifespan=service.lifespan)
+    app.router.default = service  # no routes: the service answers every path and method itself
+    app.state.service = service
+    return app
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.root:
+            raise ValueError("give the folder of videos to serve: --root DIR or VFRAME_ROOT")
+        self.settings = settings
+        self.folder = LocalFolder.at(settings.root)
+        self.metrics = Metrics()
+        self.cache = ResultCache(settings.cache_bytes)
+        self.pool: WorkerPool | None = None
+        self._making: dict[Key, asyncio.Task[Grab]] = {}
+        self.metrics.gauge("vframe_cache_bytes", "Bytes of images in the result cache.", lambda: self.cache.bytes)
+        self.metrics.gauge("vframe_cache_entries", "Images in the result cache.", lambda: len(self.cache))
+        self.metrics.gauge("vframe_queue_depth", "Frames waiting for a worker.", lambda: self._pool_status("queued"))
+        self.metrics.gauge("vframe_workers_ready", "Decode workers alive.", lambda: self._pool_status("workers_ready"))
+        self.metrics.gauge("vframe_decodes_in_progress", "Frames being made now.", lambda: self._pool_status("busy"))
+
+    def _pool_status(self, name: str) -> float:
+        return float(self.pool.status()[name]) if self.pool is not None else 0.0
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.pool = WorkerPool(self.settings, self.metrics)
+        await self.pool.start()
+        log.info("%d decode workers ready", self.pool.size)
+        try:
+            yield
+        finally:
+            await self.pool.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        request = Request(scope, receive)
+        reqid = uuid.uuid4().hex[:16]
+        note: dict[str, str] = {}
+        try:
+            response = await self.respond(request, started, note)
+        except VframeError as error:
+            response = error_response(error.status, error.message)
+        except Exception:
+            log.exception("request %s failed", reqid)
+            response = error_response(500, INTERNAL_ERROR)
+        response.headers["X-Reqid"] = reqid
+        sent = {"status": response.status_code, "length": response.headers.get("content-length", "-")}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":  # a Range answer's status is known only here
+                sent["status"] = message["status"]
+                sent["length"] = Headers(raw=message["headers"]).get("content-length", "-")
+            await send(message)
+
+        await response(scope, receive, send_and_note)
+        elapsed = time.monotonic() - started
+        self.metrics.requests.labels(str(sent["status"])).inc()
+        self.metrics.request_seconds.observe(elapsed)
+        access_log.info(
+            '%s %s "%s %s" %s %s %.1fms%s', reqid, _client(request), request.method, _target(scope),
+            sent["status"], sent["length"], elapsed * 1000,
+            "".join(f" {name}={value}" for name, value in note.items()),
+        )
+
+    async def respond(self, request: Request, started: float, note: dict[str, str]) -> Response:
+        scope = request.scope
+        path = _decoded_path(scope)
+        if path == "/-/healthz":
+            return self.health()
+        if path == "/-/metrics":
+            return Response(self.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+        if request.method not in METHODS:
+            raise MethodNotAllowed()
+        if path.startswith("/-/"):  # reserved for the service's own pages
+            raise SourceNotFound()
+        query: bytes = scope.get("query_string", b"")
+        spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
+        if not query:
+            return self.video(self.folder.file(path[1:]), request.headers)
+        spec = parse(unquote(spec_text.decode("latin-1")), self.settings)
+        source = self.folder.file(path[1:])
+        check_source_size(source.size, self.settings)
+        headers = {"ETag": frame_etag(source, spec, self.settings), "Cache-Control": self._cache_control()}
+        if source.modified is not None:
+            headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
+        if not_modified(request.headers, headers["ETag"], source.modified):
+            note["cache"] = "304"
+            return Response(status_code=304, headers=headers)
+        result, hit = await self.frame(source, spec, started + self.settings.deadline_seconds)
+        note["cache"] = "hit" if hit else "miss"
+        note["frame"] = result.time_header
+        headers["X-Vframe-Time"] = result.time_header
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(result.data))
+            return Response(b"", media_type=result.media_type, headers=headers)
+        return Response(result.data, media_type=result.media_type, headers=headers)
+
+    async def frame(self, source: LocalFile, spec: FrameSpec, deadline: float) -> tuple[Grab, bool]:
+        """The frame from the cache, or made once however many requests ask for it at the same time."""
+        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.metrics.cache_hits.inc()
+            return cached, True
+        self.metrics.cache_misses.inc()
+        making = self._making.get(key)
+        if making is None:
+            making = asyncio.create_task(self._make(key, source, spec, deadline))
+            self._making[key] = making
+            making.add_done_callback(functools.partial(self._made, key))
+        return await asyncio.shield(making), False
+
+    async def _make(self, key: Key, source: LocalFile, spec: FrameSpec, deadline: float) -> Grab:
+        assert self.pool is not None, "the service's lifespan has not started"
+        result = await self.pool.make(source, spec, deadline)
+        self.metrics.observe_steps(result.seconds)
+        self.cache.put(key, result)
+        return result
+
+    def _made(self, key: Key, task: asyncio.Task[Grab]) -> None:
+        self._making.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
+
+    def video(self, source: LocalFile, request_headers: Headers) -> Response:
+        """The video itself, as stored: Range, If-Range, HEAD (Starlette's FileResponse), ETag, 304."""
+        etag = '"' + _digest(source.identity, source.validator) + '"'
+        headers = {"ETag": etag, "Cache-Control": self._cache_control()}
+        if source.modified is not None:
+            headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
+        if not_modified(request_headers, etag, source.modified):
+            return Response(status_code=304, headers=headers)
+        media_type = mimetypes.guess_type(source.path.name)[0] or "application/octet-stream"
+        return FileResponse(source.path, media_type=media_type, headers=headers)
+
+    def health(self) -> Response:
+        status = self.pool.status() if self.pool is not None else {"workers_ready": 0}
+        healthy = status["workers_ready"] > 0
+        body = {"status": "ok" if healthy else "no decode worker is ready", **status}
+        return JSONResponse(body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
+
+    def _cache_control(self) -> str:
+        return f"public, max-age={self.settings.cache_max_age}"
+
+
+def error_response(status: int, message: str) -> Response:
+    """The one shape of every failure: JSON with one sentence, never stored by a cache."""
+    headers = {"Cache-Control": "no-store"}
+    if status == MethodNotAllowed.status:
+        headers["Allow"] = ", ".join(METHODS)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def frame_etag(source: LocalFile, spec: FrameSpec, settings: Settings) -> str:
+    """Strong: the same bytes come back for the same video version, spec, engine and output settings."""
+    output = f"{settings.jpeg_quality}/{settings.webp_quality}/{settings.png_compress_level}"
+    limits = f"{settings.max_width}x{settings.max_height}"
+    return '"' + _digest(source.identity, source.validator, str(spec), ENGINE_VERSION, output, limits) + '"'
+
+
+def not_modified(headers: Headers, etag: str, modified: float | None) -> bool:
+    """RFC 9110: If-None-Match (weak comparison) wins over If-Modified-Since."""
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [tag.strip() for tag in if_none_match.split(",")]
+        return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+    if_modified_since = headers.get("if-modified-since")
+    if if_modified_since is None or modified is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:  # HTTP dates are GMT
+        return False
+    return int(modified) <= since.timestamp()
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _decoded_path(scope: Scope) -> str:
+    """The request path percent-decoded exactly once (so `%252e` stays the name `%2e`). A path that
+    is not UTF-8 once decoded cannot name a file here."""
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:  # a server that gives only the decoded path
+        return str(scope["path"])
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceNotFound() from None
+
+
+def _target(scope: Scope) -> str:
+    """The request target as the log shows it: the raw path and query, control characters escaped."""
+    raw = scope.get("raw_path") or str(scope.get("path", "")).encode()
+    query = scope.get("query_string", b"")
+    target = raw + (b"?" + query if query else b"")
+    text = target[:2000].decode("ascii", "backslashreplace")
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+class _FromEnvironment:
+    """`vframe.server:app` for any ASGI server: the application built from VFRAME_* on first use."""
+
+    def __init__(self) -> None:
+        self._app: Starlette | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = create_app(Settings.from_env())
+        await self._app(scope, receive, send)
+
+
+app = _FromEnvironment()
+
+
+def serve(settings: Settings) -> None:
+    """Run the service on uvicorn until SIGINT or SIGTERM."""
+    configure_logging()
+    application = create_app(settings)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.create_server((settings.host, settings.port), family=family, backlog=2048)
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"vframe: serving {settings.root} on http://{shown}:{port}/", flush=True)
+    config = uvicorn.Config(
+        application, log_config=None, access_log=False, lifespan="on", server_header=False,
+        timeout_graceful_shutdown=10, backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    for name in ("vframe", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+__all__ = ["Service", "app", "create_app", "serve"]

@@ -1,0 +1,244 @@
+"""Decoding off the event loop, in worker processes that may die without taking the server along.
+
+Each worker is a process that makes one frame at a time for jobs sent down a pipe. The server
+keeps one slot per worker: a slot takes the next job from a bounded queue (full: 429 at once),
+hands it to its worker and watches it from a thread. A worker that crashes (a decoder segfault),
+runs past the request's deadline or grows past its memory limit is killed and replaced, and only
+its own request fails, with 599. Workers are also replaced after `worker_max_jobs` frames, so that
+slow leaks in native libraries cannot accumulate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .errors import Busy, ProcessingFailed, VframeError
+from .metrics import Metrics
+from .pipeline import Grab, grab
+from .settings import Settings
+from .sources import Source
+from .spec import FrameSpec
+
+log = logging.getLogger("vframe.workers")
+
+_SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no copy of the server's threads or loop
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_WATCH_SECONDS = 0.02  # how often a slot looks at its busy worker's health
+_GRACE_SECONDS = 1.0  # past the deadline, the worker's own deadline checks had their chance
+_START_SECONDS = 60.0  # a worker that is not ready by then is broken
+
+CRASHED = "The decoder crashed on this video."
+OUT_OF_MEMORY = "Decoding this video needed more memory than this server allows."
+
+
+def past_deadline(seconds: float) -> str:
+    return f"Making this frame ran past the deadline of {seconds:g} seconds."
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Source
+    spec: FrameSpec
+    seconds: float  # what is left of the request's deadline
+
+
+def _work(connection: Connection, settings: Settings) -> None:
+    """A worker's life: make the frame of each job that arrives, until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle, not ours
+    connection.send("ready")
+    while True:
+        try:
+            job: Job = connection.recv()
+        except (EOFError, OSError):  # the server closed the pipe or died
+            return
+        result: Grab | VframeError
+        try:
+            result = grab(job.source, job.spec, replace(settings, deadline_seconds=job.seconds))
+        except VframeError as error:
+            result = error
+        except Exception:  # a failure we did not foresee: the request fails, the worker goes on
+            log.exception("the pipeline failed on %s", job.spec)
+            result = ProcessingFailed("The decoder failed on this video.")
+        connection.send(result)
+
+
+class Worker:
+    """One decode process and the server's end of its pipe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.memory_limit = settings.worker_memory_mb * 1024 * 1024
+        self.jobs = 0
+        self.connection, child = _SPAWN.Pipe()
+        self.process = _SPAWN.Process(target=_work, args=(child, settings), name="vframe-worker", daemon=True)
+        self.process.start()
+        child.close()
+        if not self.connection.poll(_START_SECONDS) or self.connection.recv() != "ready":
+            self.kill()
+            raise RuntimeError("a decode worker did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def resident_bytes(self) -> int:
+        try:
+            with open(f"/proc/{self.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * _PAGE_BYTES
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def run(self, job: Job, kill_at: float) -> tuple[Grab | VframeError, str | None]:
+        """Blocking (a slot's thread): the job's result and, when the worker must be replaced, why."""
+        self.jobs += 1
+        try:
+            self.connection.send(job)
+        except OSError:
+            return ProcessingFailed(CRASHED), "crash"
+        while True:
+            if self.connection.poll(_WATCH_SECONDS):
+                try:
+                    result: Grab | VframeError = self.connection.recv()
+                except (EOFError, OSError):
+                    return ProcessingFailed(CRASHED), "crash"
+                return result, None
+            if not self.process.is_alive():
+                return ProcessingFailed(CRASHED), "crash"
+            if time.monotonic() > kill_at:
+                return ProcessingFailed(past_deadline(job.seconds)), "deadline"
+            if self.resident_bytes() > self.memory_limit:
+                return ProcessingFailed(OUT_OF_MEMORY), "memory"
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.connection.close()
+
+
+@dataclass
+class _Waiting:
+    job: Job
+    deadline: float  # time.monotonic() past which the request has failed
+    queued_at: float
+    future: asyncio.Future[Grab]
+
+
+class WorkerPool:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.size = settings.worker_count
+        self.busy = 0
+        self.workers: list[Worker | None] = []
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(settings.queue_size)
+        self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="vframe-slot")
+        self._slots: list[asyncio.Task[None]] = []
+
+    @property
+    def ready(self) -> int:
+        return sum(1 for worker in self.workers if worker is not None and worker.alive())
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def pids(self) -> list[int]:
+        return [worker.pid for worker in self.workers if worker is not None]
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        starting = [loop.run_in_executor(self._threads, Worker, self.settings) for _ in range(self.size)]
+        self.workers = list(await asyncio.gather(*starting))
+        self._slots = [asyncio.create_task(self._serve(index)) for index in range(self.size)]
+
+    async def close(self) -> None:
+        for slot in self._slots:
+            slot.cancel()
+        for worker in self.workers:
+            if worker is not None:
+                worker.kill()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def make(self, source: Source, spec: FrameSpec, deadline: float) -> Grab:
+        """The frame, made by the next free worker; Busy (429) at once when the queue is full."""
+        now = time.monotonic()
+        waiting = _Waiting(Job(source, spec, deadline - now), deadline, now, asyncio.get_running_loop().create_future())
+        try:
+            self._queue.put_nowait(waiting)
+        except asyncio.QueueFull:
+            raise Busy() from None
+        return await waiting.future
+
+    async def _serve(self, index: int) -> None:
+        """One slot: forever, the next waiting job to this slot's worker."""
+        while True:
+            waiting = await self._queue.get()
+            if waiting.future.done():  # its requester gave up
+                continue
+            now = time.monotonic()
+            self.metrics.queued_seconds.observe(now - waiting.queued_at)
+            if now >= waiting.deadline:
+                waiting.future.set_exception(ProcessingFailed(past_deadline(self.settings.deadline_seconds)))
+                continue
+            job = replace(waiting.job, seconds=waiting.deadline - now)
+            result, why = await self._run(index, job, waiting.deadline + _GRACE_SECONDS)
+            if not waiting.future.done():
+                if isinstance(result, Grab):
+                    waiting.future.set_result(result)
+                else:
+                    waiting.future.set_exception(result)
+            if why is None:
+                why = self._retire_reason(index)
+            if why is not None:
+                await self._replace(index, why)
+
+    async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Grab | VframeError, str | None]:
+        worker = self.workers[index]
+        if worker is None or not worker.alive():
+            await self._replace(index, "crash")
+            worker = self.workers[index]
+            if worker is None:
+                return ProcessingFailed("No decode worker could be started."), None
+        self.busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, worker.run, job, kill_at)
+        finally:
+            self.busy -= 1
+
+    def _retire_reason(self, index: int) -> str | None:
+        """Why a healthy worker that just finished should still be replaced, if it should."""
+        worker = self.workers[index]
+        if worker is None:
+            return None
+        if worker.resident_bytes() > worker.memory_limit:
+            return "memory"
+        if self.settings.worker_max_jobs and worker.jobs >= self.settings.worker_max_jobs:
+            return "recycle"
+        return None
+
+    async def _replace(self, index: int, why: str) -> None:
+        old = self.workers[index]
+        self.workers[index] = None
+        loop = asyncio.get_running_loop()
+        if old is not None:
+            await loop.run_in_executor(self._threads, old.kill)
+            log.warning("decode worker %d replaced (%s)", old.pid, why)
+        self.metrics.worker_restarts.labels(why).inc()
+        try:
+            self.workers[index] = await loop.run_in_executor(self._threads, Worker, self.settings)
+        except Exception:  # the next job on this slot tries again
+            log.exception("a decode worker could not be started")
+
+    def status(self) -> dict[str, Any]:
+        return {"workers": self.size, "workers_ready": self.ready, "busy": self.busy, "queued": self.queued}
