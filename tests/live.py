@@ -1,0 +1,134 @@
+"""A real `vframe serve` for the tests: started as a user starts it, in its own process, on
+127.0.0.1 and a free port the server picks itself (`--port 0`), spoken to over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    url: str  # http://127.0.0.1:PORT (no trailing slash)
+    root: Path
+    log_path: Path
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def health(self) -> dict[str, object]:
+        return httpx.get(f"{self.url}/-/healthz", timeout=10).json()  # type: ignore[no-any-return]
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/-/metrics", timeout=10).text
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """One sample of /-/metrics, e.g. metric("vframe_requests_total", 'status="200"'); 0 when absent."""
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in self.metrics().splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            if key == wanted:
+                return float(value)
+        return 0.0
+
+    def worker_pids(self) -> list[int]:
+        """The decode workers: the server process's children started by multiprocessing's spawn
+        (not its resource tracker)."""
+        return [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+
+    def resident_bytes(self, pid: int | None = None) -> int:
+        return resident_bytes(self.process.pid if pid is None else pid)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, workers: int | None = None, timeout: float = 60) -> dict[str, object]:
+        """Wait until /-/healthz says every worker (or `workers` of them) is ready."""
+        end = time.monotonic() + timeout
+        last: dict[str, object] = {}
+        while time.monotonic() < end:
+            try:
+                last = self.health()
+                if last.get("workers_ready") == (workers if workers is not None else last.get("workers")):
+                    return last
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the server did not become ready: {last}\n{self.log()}")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def resident_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+
+
+@contextmanager
+def live_server(root: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """`vframe serve --root ROOT --port 0 FLAGS...` with no VFRAME_* inherited (plus `env`), until the block ends."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("VFRAME_")}
+    environ.update(env or {})
+    log_file = tempfile.NamedTemporaryFile(prefix="vframe-serve-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vframe", "serve", "--root", str(root), "--port", "0", *flags],
+        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=log_file,
+    )
+    log_path = Path(log_file.name)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().decode()
+        match = re.search(r"on (http://\S+?)/?$", first.strip())
+        if match is None:
+            process.wait(10)
+            raise AssertionError(f"vframe serve did not start: {first!r}\n{log_path.read_text()}")
+        server = LiveServer(process, match.group(1).rstrip("/"), root, log_path)
+        server.wait_ready()
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log_file.close()
+        if process.stdout is not None:
+            process.stdout.close()
+        log_path.unlink(missing_ok=True)
