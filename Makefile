@@ -20,12 +20,12 @@ $(DEMO_VIDEO): | $(VENV)/.installed
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/python -m vframe.synth $(DEMO_VIDEO) --frames 240 --width 1280 --height 720 --fps 24 --gop 48
 
-# Until the HTTP service lands: cut a frame out of the demo video with the CLI and show what it did.
+# Serve a folder of videos on http://127.0.0.1:$(PORT): the demo folder (with a video vframe makes
+# itself) unless VIDEOS names another one. The server prints a curl command that works as printed.
+VIDEOS ?= $(DEMO_DIR)
+PORT ?= 8080
 run: $(VENV)/.installed $(DEMO_VIDEO)
-	$(BIN)/vframe probe $(DEMO_VIDEO)
-	$(BIN)/vframe grab $(DEMO_VIDEO) vframe/jpg/offset/7/w/480/h/360 -o $(DEMO_DIR)/frame-7s.jpg
-	@echo "wrote $(DEMO_DIR)/frame-7s.jpg: the frame at 7 s of $(DEMO_VIDEO), 480x360"
-	@echo "try: $(BIN)/vframe grab $(DEMO_VIDEO) vframe/png/offset/2.5/w/320 -o frame.png"
+	$(BIN)/vframe serve --root $(VIDEOS) --host 127.0.0.1 --port $(PORT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n $(JOBS)

@@ -311,7 +311,7 @@ def test_the_library_exports_parse() -> None:
 EXPECTED = {
     "InvalidSpec": (400, 3), "Forbidden": (403, 4), "SourceNotFound": (404, 5), "TooLarge": (413, 6),
     "Unsupported": (415, 7), "Busy": (429, 8), "UpstreamFailed": (502, 9), "UpstreamTimeout": (504, 10),
-    "ProcessingFailed": (599, 11),
+    "ProcessingFailed": (599, 11), "MethodNotAllowed": (405, 12),
 }
 
 

@@ -11,6 +11,7 @@ from .errors import (
     Busy,
     Forbidden,
     InvalidSpec,
+    MethodNotAllowed,
     ProcessingFailed,
     SourceNotFound,
     TooLarge,
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 ENGINE_VERSION = "1"  # bump whenever the same spec on the same bytes may give different pixels
 
 __all__ = [
-    "Busy", "ENGINE_VERSION", "Forbidden", "FrameSpec", "Grab", "InvalidSpec", "ProcessingFailed",
+    "Busy", "ENGINE_VERSION", "Forbidden", "FrameSpec", "Grab", "InvalidSpec", "MethodNotAllowed", "ProcessingFailed",
     "Settings", "SourceNotFound", "TooLarge", "Unsupported", "UpstreamFailed", "UpstreamTimeout",
     "VframeError", "__version__", "grab", "parse", "probe",
 ]

@@ -47,7 +47,7 @@ class MethodNotAllowed(VframeError):
     """An HTTP method other than GET or HEAD (the service only; the CLI has no methods)."""
 
     status = 405
-    exit_code = 2
+    exit_code = 12  # never a CLI exit; distinct all the same
     default_message = "Only GET and HEAD are allowed."
 
 

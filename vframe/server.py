@@ -15,13 +15,15 @@ import functools
 import hashlib
 import logging
 import mimetypes
+import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import formatdate, parsedate_to_datetime
-from urllib.parse import unquote, unquote_to_bytes
+from pathlib import Path
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 import uvicorn
 from starlette.applications import Starlette
@@ -283,12 +285,26 @@ def serve(settings: Settings) -> None:
     listener = socket.create_server((settings.host, settings.port), family=family, backlog=2048)
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"vframe: serving {settings.root} on http://{shown}:{port}/", flush=True)
+    base = f"http://{shown}:{port}"
+    print(f"vframe: serving {settings.root} on {base}/", flush=True)
+    example = _example_key(application.state.service.folder.root)
+    if example is not None:
+        print(f"vframe: try  curl -o frame.jpg '{base}/{quote(example)}?vframe/jpg/offset/7/w/480/h/360'", flush=True)
     config = uvicorn.Config(
         application, log_config=None, access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=10, backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[listener])
+
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".flv", ".ogv", ".3gp")
+
+
+def _example_key(root: Path) -> str | None:
+    """A video at the top of the root, for the example URL printed at start (the first few entries only)."""
+    with os.scandir(root) as entries:
+        names = sorted(entry.name for _, entry in zip(range(1000), entries, strict=False) if entry.is_file())
+    return next((name for name in names if name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".")), None)
 
 
 def configure_logging() -> None:

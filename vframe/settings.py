@@ -28,7 +28,10 @@ class Settings:
     )
     max_decoded_frames: int = field(default=20_000, metadata=_doc("frames one request may decode (413 above)"))
     deadline_seconds: float = field(default=30.0, metadata=_doc("wall time one request may take (599 past it)"))
-    decoder_threads: int = field(default=0, metadata=_doc("decoder slice threads; 0 lets FFmpeg choose"))
+    decoder_threads: int = field(default=0, metadata=_doc(
+        "decoder slice threads (not frame threads: they make damaged files decode differently per machine); "
+        "0 lets FFmpeg choose"
+    ))
     probe_bytes: int = field(default=5_000_000, metadata=_doc("bytes FFmpeg may read to find the streams"))
     jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))
     webp_quality: int = field(default=80, metadata=_doc("WebP quality, 1-100"))
