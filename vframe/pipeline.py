@@ -36,10 +36,14 @@ class Grab:
         return f"{float(self.time):.3f}"
 
 
-def grab(input: str | os.PathLike[str] | Source, spec: str | FrameSpec, settings: Settings = DEFAULT) -> Grab:
+def grab(
+    input: str | os.PathLike[str] | Source, spec: str | FrameSpec, settings: Settings = DEFAULT,
+    *, started: float | None = None,
+) -> Grab:
     """Cut the frame `spec` asks for out of `input` (a path or a Source) and encode it.
-    Raises a VframeError subclass, carrying its HTTP status, for every failure."""
-    budget = Budget(settings)
+    Raises a VframeError subclass, carrying its HTTP status, for every failure. The deadline runs
+    from `started` (a time.monotonic() reading, e.g. when the HTTP request arrived), else from now."""
+    budget = Budget(settings, started)
     frame_spec = spec if isinstance(spec, FrameSpec) else parse(spec, settings)
     clock = _Clock()
     with open_video(input, settings) as video:

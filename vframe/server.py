@@ -143,7 +143,7 @@ class Service:
         if not_modified(request.headers, headers["ETag"], source.modified):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        result, hit = await self.frame(source, spec, started + self.settings.deadline_seconds)
+        result, hit = await self.frame(source, spec, started)
         note["cache"] = "hit" if hit else "miss"
         note["frame"] = result.time_header
         headers["X-Vframe-Time"] = result.time_header
@@ -152,7 +152,7 @@ class Service:
             return Response(b"", media_type=result.media_type, headers=headers)
         return Response(result.data, media_type=result.media_type, headers=headers)
 
-    async def frame(self, source: LocalFile, spec: FrameSpec, deadline: float) -> tuple[Grab, bool]:
+    async def frame(self, source: LocalFile, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
         """The frame from the cache, or made once however many requests ask for it at the same time."""
         key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
         cached = self.cache.get(key)
@@ -162,14 +162,14 @@ class Service:
         self.metrics.cache_misses.inc()
         making = self._making.get(key)
         if making is None:
-            making = asyncio.create_task(self._make(key, source, spec, deadline))
+            making = asyncio.create_task(self._make(key, source, spec, started))
             self._making[key] = making
             making.add_done_callback(functools.partial(self._made, key))
         return await asyncio.shield(making), False
 
-    async def _make(self, key: Key, source: LocalFile, spec: FrameSpec, deadline: float) -> Grab:
+    async def _make(self, key: Key, source: LocalFile, spec: FrameSpec, started: float) -> Grab:
         assert self.pool is not None, "the service's lifespan has not started"
-        result = await self.pool.make(source, spec, deadline)
+        result = await self.pool.make(source, spec, started)
         self.metrics.observe_steps(result.seconds)
         self.cache.put(key, result)
         return result

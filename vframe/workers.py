@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -47,7 +47,7 @@ def past_deadline(seconds: float) -> str:
 class Job:
     source: Source
     spec: FrameSpec
-    seconds: float  # what is left of the request's deadline
+    started: float  # time.monotonic() when the request arrived: its deadline runs from there
 
 
 def _work(connection: Connection, settings: Settings) -> None:
@@ -61,7 +61,7 @@ def _work(connection: Connection, settings: Settings) -> None:
             return
         result: Grab | VframeError
         try:
-            result = grab(job.source, job.spec, replace(settings, deadline_seconds=job.seconds))
+            result = grab(job.source, job.spec, settings, started=job.started)
         except VframeError as error:
             result = error
         except Exception:  # a failure we did not foresee: the request fails, the worker goes on
@@ -75,6 +75,7 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         self.memory_limit = settings.worker_memory_mb * 1024 * 1024
+        self.deadline_seconds = settings.deadline_seconds
         self.jobs = 0
         self.connection, child = _SPAWN.Pipe()
         self.process = _SPAWN.Process(target=_work, args=(child, settings), name="vframe-worker", daemon=True)
@@ -115,7 +116,7 @@ class Worker:
             if not self.process.is_alive():
                 return ProcessingFailed(CRASHED), "crash"
             if time.monotonic() > kill_at:
-                return ProcessingFailed(past_deadline(job.seconds)), "deadline"
+                return ProcessingFailed(past_deadline(self.deadline_seconds)), "deadline"
             if self.resident_bytes() > self.memory_limit:
                 return ProcessingFailed(OUT_OF_MEMORY), "memory"
 
@@ -170,10 +171,12 @@ class WorkerPool:
                 worker.kill()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def make(self, source: Source, spec: FrameSpec, deadline: float) -> Grab:
-        """The frame, made by the next free worker; Busy (429) at once when the queue is full."""
-        now = time.monotonic()
-        waiting = _Waiting(Job(source, spec, deadline - now), deadline, now, asyncio.get_running_loop().create_future())
+    async def make(self, source: Source, spec: FrameSpec, started: float) -> Grab:
+        """The frame, made by the next free worker within the deadline that runs from `started`
+        (time.monotonic() when the request arrived); Busy (429) at once when the queue is full."""
+        deadline = started + self.settings.deadline_seconds
+        future: asyncio.Future[Grab] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(Job(source, spec, started), deadline, time.monotonic(), future)
         try:
             self._queue.put_nowait(waiting)
         except asyncio.QueueFull:
@@ -184,24 +187,31 @@ class WorkerPool:
         """One slot: forever, the next waiting job to this slot's worker."""
         while True:
             waiting = await self._queue.get()
-            if waiting.future.done():  # its requester gave up
-                continue
-            now = time.monotonic()
-            self.metrics.queued_seconds.observe(now - waiting.queued_at)
-            if now >= waiting.deadline:
-                waiting.future.set_exception(ProcessingFailed(past_deadline(self.settings.deadline_seconds)))
-                continue
-            job = replace(waiting.job, seconds=waiting.deadline - now)
-            result, why = await self._run(index, job, waiting.deadline + _GRACE_SECONDS)
-            if not waiting.future.done():
-                if isinstance(result, Grab):
-                    waiting.future.set_result(result)
-                else:
-                    waiting.future.set_exception(result)
-            if why is None:
-                why = self._retire_reason(index)
-            if why is not None:
-                await self._replace(index, why)
+            try:
+                await self._serve_one(index, waiting)
+            except Exception:  # a bug of ours must cost one request, not a slot
+                log.exception("decode slot %d failed", index)
+                if not waiting.future.done():
+                    waiting.future.set_exception(ProcessingFailed())
+
+    async def _serve_one(self, index: int, waiting: _Waiting) -> None:
+        if waiting.future.done():  # its requester gave up
+            return
+        now = time.monotonic()
+        self.metrics.queued_seconds.observe(now - waiting.queued_at)
+        if now >= waiting.deadline:
+            waiting.future.set_exception(ProcessingFailed(past_deadline(self.settings.deadline_seconds)))
+            return
+        result, why = await self._run(index, waiting.job, waiting.deadline + _GRACE_SECONDS)
+        if not waiting.future.done():
+            if isinstance(result, Grab):
+                waiting.future.set_result(result)
+            else:
+                waiting.future.set_exception(result)
+        if why is None:
+            why = self._retire_reason(index)
+        if why is not None:
+            await self._replace(index, why)
 
     async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Grab | VframeError, str | None]:
         worker = self.workers[index]
