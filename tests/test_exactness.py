@@ -24,9 +24,13 @@ def assert_exact(path: Path, truth: Truth, offsets: list[int], pixels: bool = Tr
     with path.open("rb") as reader, Video(reader, DEFAULT) as video:
         assert video.timeline.time_base == truth.time_base
         for offset in offsets:
+            where = f"{path.name} at {offset} ms"
+            if truth.missing_at(offset):
+                with pytest.raises(ProcessingFailed, match="truncated"):
+                    video.find(offset, Budget(DEFAULT))
+                continue
             expected = truth.shown_at(offset)
             found = video.find(offset, Budget(DEFAULT))
-            where = f"{path.name} at {offset} ms"
             assert found.time == truth.seconds(expected), f"{where}: got the frame at {found.time} s"
             if pixels:
                 assert digest(found.frame) == expected.digest, f"{where}: same time, other pixels"

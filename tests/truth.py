@@ -27,6 +27,16 @@ class Truth:
     frames: tuple[TruthFrame, ...]  # in presentation order
     time_base: Fraction
     start: int  # the timestamp of offset 0
+    cut_at: int | None = None  # the data ends inside the packet shown from here (the file was cut)
+    declared_end: int | None = None  # where the stream's header says it ends
+
+    def missing_at(self, offset_ms: int) -> bool:
+        """The frame shown at this moment is lost: the file was cut inside a packet at or before it,
+        no frame comes after it, and the stream's header says the video goes on (API.md: 599)."""
+        if self.cut_at is None or self.declared_end is None:
+            return False
+        limit = self.start + Fraction(offset_ms, 1000) / self.time_base
+        return self.cut_at <= limit < self.declared_end and self.frames[-1].stamp < limit
 
     def shown_at(self, offset_ms: int) -> TruthFrame:
         """The last frame whose time is <= offset; before the first frame, the first."""
@@ -94,15 +104,19 @@ def sequential(path: Path) -> Truth | None:
                 if stamp is not None:
                     frames.append(TruthFrame(stamp, digest(frame), bool(frame.key_frame)))
 
+        last_packet = None
         try:
             for packet in container.demux(stream):
                 if packet.size:
+                    last_packet = packet
                     take(packet)
         except (av.error.FFmpegError, OSError):
             pass
+        cut_at = last_packet.pts if last_packet is not None and last_packet.is_corrupt else None
         take(None)
         if not frames:
             return None
         start = stream.start_time if stream.start_time is not None and not use_dts else frames[0].stamp
         ordered = tuple(sorted(frames, key=lambda frame: frame.stamp))
-        return Truth(ordered, Fraction(stream.time_base), start)
+        declared_end = start + stream.duration if stream.duration else None
+        return Truth(ordered, Fraction(stream.time_base), start, cut_at, declared_end)

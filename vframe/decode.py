@@ -279,6 +279,8 @@ class Video:
                 window.doubt(last_dts + 1 if last_dts is not None else _INT64_MIN)
                 break
             last_dts = packet.dts if packet.dts is not None else last_dts
+            if packet.is_corrupt:  # partial data: a file cut inside this packet, or damaged transport
+                window.doubt(packet.pts if packet.pts is not None else last_dts if last_dts is not None else _INT64_MIN)
             if window.first_packet_dts is None:
                 window.first_packet_dts = packet.dts
             if packet.size == 0:

@@ -121,13 +121,13 @@ class Service:
 
     async def respond(self, request: Request, started: float, note: dict[str, str]) -> Response:
         scope = request.scope
+        if request.method not in METHODS:
+            raise MethodNotAllowed()
         path = _decoded_path(scope)
         if path == "/-/healthz":
             return self.health()
         if path == "/-/metrics":
             return Response(self.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
-        if request.method not in METHODS:
-            raise MethodNotAllowed()
         if path.startswith("/-/"):  # reserved for the service's own pages
             raise SourceNotFound()
         query: bytes = scope.get("query_string", b"")
@@ -140,12 +140,17 @@ class Service:
         headers = {"ETag": frame_etag(source, spec, self.settings), "Cache-Control": self._cache_control()}
         if source.modified is not None:
             headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
-        if not_modified(request.headers, headers["ETag"], source.modified):
+        # An ETag of ours names a frame that was made, so its match needs no work. `*` and dates
+        # only count once the frame exists: a file that gives no frame answers its error, not 304.
+        if not_modified(request.headers, headers["ETag"], None, exact_only=True):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
         result, hit = await self.frame(source, spec, started)
         note["cache"] = "hit" if hit else "miss"
         note["frame"] = result.time_header
+        if not_modified(request.headers, headers["ETag"], source.modified):
+            note["cache"] = "304"
+            return Response(status_code=304, headers=headers)
         headers["X-Vframe-Time"] = result.time_header
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(result.data))
@@ -215,12 +220,15 @@ def frame_etag(source: LocalFile, spec: FrameSpec, settings: Settings) -> str:
     return '"' + _digest(source.identity, source.validator, str(spec), ENGINE_VERSION, output, limits) + '"'
 
 
-def not_modified(headers: Headers, etag: str, modified: float | None) -> bool:
-    """RFC 9110: If-None-Match (weak comparison) wins over If-Modified-Since."""
+def not_modified(headers: Headers, etag: str, modified: float | None, *, exact_only: bool = False) -> bool:
+    """RFC 9110: If-None-Match (weak comparison) wins over If-Modified-Since. With `exact_only`,
+    only a listed ETag counts (not `*`, not a date)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
         tags = [tag.strip() for tag in if_none_match.split(",")]
-        return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+        return ("*" in tags and not exact_only) or any(tag.removeprefix("W/") == etag for tag in tags)
+    if exact_only:
+        return False
     if_modified_since = headers.get("if-modified-since")
     if if_modified_since is None or modified is None:
         return False

@@ -1,0 +1,190 @@
+"""Keys that try to leave the served folder: `..` in every spelling, absolute paths, NUL bytes,
+backslashes, hidden names and symlinks leading out. Each is "No such video." (404), with and
+without a spec, and the proof that nothing outside the root was even opened comes from the
+kernel: the folder beside the root is watched with inotify while the requests are made.
+
+Requests go over a raw socket, because an HTTP client would tidy the targets (`..`, `//`) before
+sending them."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+from live import LiveServer, live_server
+
+from vframe import synth
+
+SPEC = "?vframe/jpg/offset/0"
+NOT_FOUND = {"error": "No such video."}
+IN_ACCESS, IN_OPEN, IN_NONBLOCK, IN_CLOEXEC = 0x1, 0x20, 0o4000, 0o2000000
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path
+    outside: Path  # beside the root: outside.mp4 (a real video) and secret.txt
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    base = tmp_path_factory.mktemp("traversal")
+    root, outside = base / "root", base / "outside"
+    root.mkdir()
+    outside.mkdir()
+    made = synth.make_video(root / "v.mp4", frames=12, fps=24, width=160, height=120, gop=12, bframes=2)
+    shutil.copyfile(made.path, outside / "outside.mp4")
+    (outside / "secret.txt").write_text("the operator's secret\n")
+    shutil.copyfile(made.path, root / ".hidden.mp4")
+    (root / "sub").mkdir()
+    shutil.copyfile(made.path, root / "sub" / ".hidden.mp4")
+    (root / "link-inside.mp4").symlink_to("v.mp4")
+    (root / "sub" / "link-up.mp4").symlink_to("../v.mp4")
+    (root / "link-out.mp4").symlink_to("../outside/outside.mp4")
+    (root / "link-abs.mp4").symlink_to(outside / "outside.mp4")
+    (root / "link-secret.mp4").symlink_to("../outside/secret.txt")
+    (root / "outdir").symlink_to("../outside", target_is_directory=True)
+    (root / "sub" / "chain.mp4").symlink_to("../link-out.mp4")
+    return Tree(root, outside)
+
+
+@pytest.fixture(scope="module")
+def server(tree: Tree) -> Iterator[LiveServer]:
+    with live_server(tree.root, "--workers", "1") as running:
+        yield running
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def raw_request(server: LiveServer, target: str, method: str = "GET") -> RawResponse:
+    """Send `target` exactly as written (no client normalizing `..` or `//`) and read the answer."""
+    address = urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", len(body)))
+    assert method == "HEAD" or len(body) == length, (len(body), length)
+    return RawResponse(int(status_line.split()[1]), headers, body)
+
+
+class Inotify:
+    """The kernel's word on which files were opened or read (inotify(7), through libc)."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self.watches: dict[int, Path] = {}
+        for path in paths:
+            watch = self.libc.inotify_add_watch(self.fd, os.fsencode(path), IN_OPEN | IN_ACCESS)
+            if watch < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch failed on {path}")
+            self.watches[watch] = path
+
+    def events(self) -> list[tuple[Path, str, int]]:
+        """What happened since the last call: (watched path, name inside it, mask)."""
+        found: list[tuple[Path, str, int]] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            at = 0
+            while at < len(data):
+                watch, mask, _cookie, length = struct.unpack_from("iIII", data, at)
+                name = data[at + 16: at + 16 + length].rstrip(b"\0").decode(errors="replace")
+                found.append((self.watches.get(watch, Path("?")), name, mask))
+                at += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def escaping_targets(tree: Tree) -> list[str]:
+    outside = str(tree.outside / "outside.mp4")
+    return [
+        "/../x", "/../outside/outside.mp4", "/%2e%2e/outside/outside.mp4", "/..%2foutside%2foutside.mp4",
+        "/sub/../../outside/outside.mp4", "/sub/%2e%2e/%2e%2e/outside/secret.txt", "/./v.mp4", "/sub/./../v.mp4",
+        "/..%2f..%2fetc%2fpasswd", "/%2e%2e/%2e%2e/etc/passwd", "/%2E%2E/%2E%2E/etc/passwd",
+        "/%252e%252e/etc/passwd", "/%252e%252e/outside/outside.mp4", "//etc/passwd", "/%2fetc%2fpasswd",
+        "/" + outside, "/" + quote(outside, safe=""), "/%00", "/a%00.mp4", "/v.mp4%00", "/v.mp4%00.txt",
+        "/..\\..\\etc\\passwd", "/%5c..%5cetc", "/sub%5c..%5cv.mp4", "/..%5coutside%5coutside.mp4",
+        "/link-out.mp4", "/link-abs.mp4", "/link-secret.mp4", "/outdir/outside.mp4", "/outdir/secret.txt",
+        "/outdir", "/sub/chain.mp4", "/.hidden.mp4", "/sub/.hidden.mp4", "/%2ehidden.mp4",
+        "/sub//v.mp4", "/v.mp4/", "/%ff.mp4", "/%c0%ae%c0%ae/outside/outside.mp4",
+    ]
+
+
+def test_keys_that_escape_the_root_are_not_found_and_open_nothing(server: LiveServer, tree: Tree) -> None:
+    """404 "No such video." for every spelling, and inotify sees no file beside the root opened."""
+    watch = Inotify(tree.outside, tree.outside / "outside.mp4", tree.outside / "secret.txt")
+    try:
+        answered: list[str] = []
+        for target in escaping_targets(tree):
+            for query in ("", SPEC):
+                for method in ("GET", "HEAD"):
+                    response = raw_request(server, target + query, method)
+                    assert response.status == 404, (method, target + query, response)
+                    assert response.headers["content-type"] == "application/json", target
+                    assert response.headers["cache-control"] == "no-store", target
+                    assert len(response.headers["x-reqid"]) == 16, target
+                    if method == "GET":
+                        assert response.json() == NOT_FOUND, (target + query, response.body)
+                    else:
+                        assert response.body == b""
+                    answered.append(target + query)
+        assert watch.events() == [], "a file outside the root was opened"
+        # the control: the watch does see an open and a read
+        with open(tree.outside / "outside.mp4", "rb") as file:
+            file.read(10)
+        seen = watch.events()
+        assert any(mask & IN_OPEN and (name == "outside.mp4" or path.name == "outside.mp4")
+                   for path, name, mask in seen), seen
+        assert any(mask & IN_ACCESS for _, _, mask in seen), seen
+    finally:
+        watch.close()
+    assert len(answered) == 4 * len(escaping_targets(tree))
+
+
+@pytest.mark.parametrize("target", ["/link-inside.mp4", "/sub/link-up.mp4", "/v.mp4"])
+def test_symlinks_inside_the_root_work(server: LiveServer, tree: Tree, target: str) -> None:
+    """A symlink whose target stays inside the root is served like the file itself."""
+    frame = raw_request(server, target + SPEC)
+    assert frame.status == 200, frame
+    assert frame.headers["content-type"] == "image/jpeg" and frame.body.startswith(b"\xff\xd8\xff")
+    assert frame.headers["x-vframe-time"] == "0.000"
+    whole = raw_request(server, target)
+    assert whole.status == 200 and whole.body == (tree.root / "v.mp4").read_bytes()
+
+
+def test_the_server_still_works(server: LiveServer) -> None:
+    assert server.health()["workers_ready"] == 1
+    assert raw_request(server, "/v.mp4" + SPEC).status == 200
