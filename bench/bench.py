@@ -23,6 +23,25 @@ rusage. Linux carries a process's peak RSS across fork and exec, so a child of t
 process, and RUSAGE_CHILDREN here, would report at least ~100 MB whatever ffmpeg really used.
 The launcher's fork+exec+wait4 is what is timed, as a shell would start ffmpeg.
 
+Then the service figure (the mechanics are in bench/service.py), on another seeded set of exact
+frames from both videos (20 a video; 6 with --quick), in one shuffled order:
+
+* ffmpeg command - the same command line run once per frame, 2 at a time (one per core), as a
+                   service that starts ffmpeg per request would;
+* vframe serve uncached - `vframe serve --root bench/cache` with default settings (one decode
+                   worker per core), started fresh for each run so its cache is empty and warmed
+                   up on other frames, asked for each frame once by 4, then 16, concurrent clients
+                   (an httpx.Client per thread);
+* vframe serve cached hits - the last server asked for the same URLs again, 5000 times (1000 with
+                   --quick) over 16 keep-alive connections from 2 client processes.
+
+For each: requests per second over the run's wall time, median and p90 latency, CPU time per
+request (the server and its workers, or the ffmpeg processes; never the clients, which share the
+cores with the server), and the ratios to ffmpeg's. Every answer must be a 200 (the cached ones
+also of the uncached answer's length); failures are counted and printed. The frames that came
+back are read as above, and the servers' /-/metrics show that the uncached runs missed the cache
+and the cached run hit it.
+
 The two sides do not do identical work: vframe scales with Lanczos and accurate rounding and
 encodes with Pillow at quality 85; ffmpeg scales bicubic and uses its mjpeg defaults. Figures
 are wall times on whatever machine runs this, noisy on shared machines: they are reported,
@@ -49,10 +68,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import av
 import numpy as np
 from PIL import Image
+from service import Run, load_in_processes, load_threads, run_commands, vframe_serve  # bench/service.py
 
 import vframe
 from vframe.synth import read_index
@@ -64,6 +86,13 @@ SEED = 20240601
 FULL_OFFSETS = 10
 QUICK_OFFSETS = 4
 PEERS = ("vframe exact", "ffmpeg", "vframe fast")
+# The service figure: frames a video (full, quick), concurrent clients of each uncached run, cached hits.
+SERVICE_FRAMES = (20, 6)
+SERVICE_CLIENTS = (4, 16)
+CACHED_REQUESTS = (5000, 1000)
+CACHED_CLIENTS = 16
+CLIENT_PROCESSES = 2  # the cached run's client processes, CACHED_CLIENTS connections in all
+FFMPEG_PARALLEL = 2  # one ffmpeg per core
 
 
 @dataclass(frozen=True)
@@ -98,7 +127,7 @@ VIDEOS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Offset:
     """A moment to cut at: whole milliseconds, and why it was picked."""
 
@@ -251,11 +280,15 @@ with open(result, "w") as out:
 """
 
 
+def ffmpeg_command(ffmpeg: str, path: Path, offset: Offset, out: Path) -> list[str]:
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-ss", offset.seconds, "-i", str(path),
+            "-frames:v", "1", "-vf", f"scale={OUT_SIZE[0]}:{OUT_SIZE[1]}", "-y", str(out)]
+
+
 def call_ffmpeg(ffmpeg: str, path: Path, offset: Offset, workdir: Path) -> Call:
     """One ffmpeg process, started, timed and measured by the launcher."""
     out, log, result = workdir / "out.jpg", workdir / "ffmpeg.log", workdir / "launcher.txt"
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-ss", offset.seconds, "-i", str(path),
-               "-frames:v", "1", "-vf", f"scale={OUT_SIZE[0]}:{OUT_SIZE[1]}", "-y", str(out)]
+    command = ffmpeg_command(ffmpeg, path, offset, out)
     result.unlink(missing_ok=True)
     with open(log, "wb") as stderr:
         subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, str(result), *command],
@@ -367,6 +400,171 @@ def print_memory(memory: dict[str, float | None]) -> None:
           f"largest ffmpeg child {f'{child:.0f} MB' if child else 'n/a'}")
 
 
+# -- the service ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One exact frame asked of the service, and of the ffmpeg command."""
+
+    plan: VideoPlan
+    offset: Offset
+
+    @property
+    def target(self) -> str:
+        return f"/{quote(self.plan.path.name)}?{spec_for(self.offset, fast=False)}"
+
+    @property
+    def shown(self) -> int:
+        """The frame a player shows at T, floor(T*fps), which vframe returns."""
+        return self.offset.ms * self.plan.fps // 1000
+
+    @property
+    def after(self) -> int:
+        """The first frame at or after T, ceil(T*fps), which `ffmpeg -ss T` returns."""
+        return -(-self.offset.ms * self.plan.fps // 1000)
+
+
+@dataclass
+class ServiceResult:
+    frames: list[Frame]
+    runs: list[Run] = field(default_factory=list)  # ffmpeg's first, when it runs
+    shown: dict[str, list[int | None]] = field(default_factory=dict)  # run -> frames read back, in frames' order
+    cache: dict[str, float] = field(default_factory=dict)  # what the servers' /-/metrics counted
+    workers: int = 0
+    peak_rss_mb: dict[str, Any] = field(default_factory=dict)  # of the last server
+
+
+def service_frames(per_video: int) -> list[Frame]:
+    """Distinct seeded offsets in both videos (picked as for the in-process figure, another seed), in a
+    seeded shuffled order so that the two videos' frames are mixed."""
+    frames = [Frame(plan, offset) for plan in VIDEOS for offset in pick_offsets(plan, per_video, seed=SEED + 1)]
+    random.Random(SEED).shuffle(frames)
+    return frames
+
+
+def warm_up_frames(frames: list[Frame], per_video: int) -> list[Frame]:
+    """Frames from the middle of each video on, 41 ms apart, that `frames` does not ask for."""
+    taken = {(frame.plan.name, frame.offset.ms) for frame in frames}
+    warm = []
+    for plan in VIDEOS:
+        ms = round(plan.duration * 500) + 1
+        for _ in range(per_video):
+            while (plan.name, ms) in taken:
+                ms += 41
+            warm.append(Frame(plan, Offset(ms, "warm-up")))
+            ms += 41
+    return warm
+
+
+def bench_ffmpeg_per_request(ffmpeg: str, result: ServiceResult, workdir: Path) -> None:
+    """One ffmpeg process per frame, FFMPEG_PARALLEL at a time, after one warm-up run."""
+    warm = warm_up_frames(result.frames, 1)[0]
+    run_commands("warm-up", [ffmpeg_command(ffmpeg, warm.plan.path, warm.offset, workdir / "warm.jpg")], 1)
+    outs = [workdir / f"service-{number}.jpg" for number in range(len(result.frames))]
+    commands = [ffmpeg_command(ffmpeg, frame.plan.path, frame.offset, out)
+                for frame, out in zip(result.frames, outs, strict=True)]
+    run = run_commands(f"ffmpeg command, {FFMPEG_PARALLEL} at a time", commands, FFMPEG_PARALLEL)
+    result.runs.append(run)
+    result.shown[run.name] = [shown_frame(out.read_bytes()) if out.exists() else None for out in outs]
+
+
+def bench_service(result: ServiceResult, cached_requests: int) -> None:
+    """For each number of clients, a fresh `vframe serve` (default settings, so an empty cache),
+    warmed up (two frames a video, not among the measured ones, two at a time), then every frame
+    once: uncached. The last server then answers the same URLs again, from its cache."""
+    targets = [frame.target for frame in result.frames]
+    warm_targets = [frame.target for frame in warm_up_frames(result.frames, 2)]
+    for clients in SERVICE_CLIENTS:
+        with vframe_serve(CACHE_DIR) as server:
+            result.workers = server.health()["workers"]
+            load_threads(server, "warm-up", warm_targets, 2)
+            misses = server.metric("vframe_cache_misses_total")
+            run, responses = load_threads(server, f"vframe serve uncached, {clients} clients", targets, clients)
+            result.runs.append(run)
+            result.cache[f"misses, uncached {clients} clients"] = server.metric("vframe_cache_misses_total") - misses
+            result.shown[run.name] = [shown_frame(r.body) if r and r.status == 200 else None for r in responses]
+            if clients == SERVICE_CLIENTS[-1]:
+                lengths = {r.target: len(r.body) for r in responses if r and r.status == 200}
+                hits, misses = server.metric("vframe_cache_hits_total"), server.metric("vframe_cache_misses_total")
+                result.runs.append(load_in_processes(server, f"vframe serve cached hits, {CACHED_CLIENTS} clients",
+                                                     lengths, cached_requests, CACHED_CLIENTS, CLIENT_PROCESSES))
+                result.cache["hits, cached"] = server.metric("vframe_cache_hits_total") - hits
+                result.cache["misses, cached"] = server.metric("vframe_cache_misses_total") - misses
+                result.peak_rss_mb = server.peak_rss_mb()
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3f}x"
+
+
+CLIENTS = (f"uncached runs: one httpx.Client (keep-alive) per client thread in this process; cached hits: "
+           f"{CLIENT_PROCESSES} processes of bench/service.py's asyncio HTTP/1.1 client, {CACHED_CLIENTS} keep-alive "
+           f"connections in all. The clients share the CPUs with the server, so the cached figure is what server "
+           f"and clients reach together")
+
+
+def describe_service(result: ServiceResult, cached_requests: int) -> None:
+    frames = result.frames
+    print(f"service: vframe serve --root {CACHE_DIR.relative_to(BENCH_DIR.parent)}, default settings (one decode "
+          f"worker per core), a fresh server for each uncached run; {len(frames)} exact frames, each asked once "
+          f"per uncached run, then {cached_requests} times in all from the cache; ffmpeg run once per frame, "
+          f"{FFMPEG_PARALLEL} at a time", flush=True)
+    for plan in VIDEOS:
+        listed = ", ".join(offset.seconds for offset in sorted(f.offset for f in frames if f.plan == plan))
+        print(f"service {plan.name} offsets (s): {listed}", flush=True)
+
+
+def print_service(result: ServiceResult) -> None:
+    """Per run: requests (or commands) per second over the run's wall time, median and p90 latency,
+    CPU per request (server and workers, or ffmpeg; not the clients), and their ratios to ffmpeg's."""
+    runs, frames = result.runs, result.frames
+    header = (f"{'run':<36} {'clients':>7} {'requests':>8} {'failed':>6} {'per s':>8} {'median ms':>9} "
+              f"{'p90 ms':>8} {'cpu ms':>7}  vs ffmpeg (per s; median, p90 latency; cpu)")
+    print(header)
+    print("-" * len(header))
+    base = runs[0].summary() if runs and runs[0].name.startswith("ffmpeg") else None
+    for run in runs:
+        s = run.summary()
+        ratios = "" if base is None or run is runs[0] else "; ".join(
+            ", ".join(times(s[key] / base[key]) for key in keys)
+            for keys in (("per_s",), ("median_ms", "p90_ms"), ("cpu_ms_per_request",)))
+        print(f"{run.name:<36} {run.clients:>7} {run.requests:>8} {len(run.failures):>6} {s['per_s']:>8.1f} "
+              f"{s['median_ms']:>9.1f} {s['p90_ms']:>8.1f} {s['cpu_ms_per_request']:>7.1f}  {ratios}")
+    for run in runs:
+        for failure in run.failures[:10]:
+            print(f"FAILED {run.name}: {failure}")
+        if len(run.failures) > 10:
+            print(f"FAILED {run.name}: ... and {len(run.failures) - 10} more")
+    n = len(frames)
+    parts = []
+    for name, shown in result.shown.items():
+        part = f"{name} = floor(T*fps) {matches(shown, [frame.shown for frame in frames])}/{n}"
+        if name.startswith("ffmpeg"):
+            part += f", ceil(T*fps) {matches(shown, [frame.after for frame in frames])}/{n}"
+        parts.append(part)
+    print("service frames: " + "; ".join(parts))
+    print("service cache (/-/metrics): " + ", ".join(f"{name} {value:g}" for name, value in result.cache.items())
+          + f" (the cached run's {CACHED_CLIENTS} connections each asked once before the clock started)")
+    rss = result.peak_rss_mb
+    if rss:
+        workers = ", ".join(f"{mb:.0f}" for mb in rss["workers"])
+        print(f"service peak RSS: server process {rss['server']:.0f} MB, decode workers {workers} MB")
+    print(f"service clients: {CLIENTS}. Latency with more clients than the {result.workers} workers includes "
+          f"waiting for one; ffmpeg's runs {FFMPEG_PARALLEL} at a time and never waits")
+
+
+def service_record(result: ServiceResult) -> dict[str, object]:
+    return {
+        "frames": [{"video": f.plan.name, "offset": asdict(f.offset), "target": f.target, "floor_frame": f.shown,
+                    "ceil_frame": f.after} for f in result.frames],
+        "workers": result.workers, "clients": CLIENTS,
+        "runs": {run.name: {"summary": run.summary(), "failures": run.failures, "latencies_ms": run.latencies_ms}
+                 for run in result.runs},
+        "frames_read_back": result.shown, "cache": result.cache, "peak_rss_mb": result.peak_rss_mb,
+    }
+
+
 def write_json(path: Path, record: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
@@ -375,7 +573,10 @@ def write_json(path: Path, record: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time vframe.grab against the ffmpeg command (noisy, never asserted).")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_OFFSETS} offsets a video, not {FULL_OFFSETS}")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_OFFSETS} offsets a video, not {FULL_OFFSETS}; for the service, "
+                             f"{SERVICE_FRAMES[1]} frames a video, not {SERVICE_FRAMES[0]}, and "
+                             f"{CACHED_REQUESTS[1]} cached hits, not {CACHED_REQUESTS[0]}")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the full record as JSON")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -404,6 +605,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{plan.name} {frame_line(plan, offsets[plan.name], results[plan.name])}")
     memory = memory_record(results, after_imports_mb)
     print_memory(memory)
+
+    print()
+    service = ServiceResult(service_frames(SERVICE_FRAMES[args.quick]))
+    cached_requests = CACHED_REQUESTS[args.quick]
+    describe_service(service, cached_requests)
+    with tempfile.TemporaryDirectory(prefix="vframe-bench-") as tmp:
+        if ffmpeg:
+            bench_ffmpeg_per_request(ffmpeg, service, Path(tmp))
+    bench_service(service, cached_requests)
+    print()
+    print_service(service)
     total = time.perf_counter() - started
     print(f"total {total:.1f} s; wall times are noisy on shared machines and never asserted")
 
@@ -415,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "offsets": [asdict(o) for o in offsets[plan.name]]} for plan in VIDEOS],
             "results": {name: {peer: {"summary": r.summary(), "calls": [asdict(c) for c in r.calls]}
                                for peer, r in peers.items()} for name, peers in results.items()},
-            "memory": memory, "total_s": total,
+            "memory": memory, "service": service_record(service), "total_s": total,
         })
     return 0
 

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from live import LiveServer, live_server
 from PIL import Image
 
 from vframe import synth
+from vframe.server import _listen
 from vframe.settings import Settings
 
 FRAME = "/v.mp4?vframe/jpg/offset/1/w/160/h/120"
@@ -644,3 +646,14 @@ def test_serve_refuses_bad_settings(tmp_path: Path, args: tuple[str, ...], env: 
     assert "Traceback" not in stderr
     for word in words:
         assert word in stderr, stderr
+
+
+def test_the_listening_socket_lets_asyncio_turn_off_nagle() -> None:
+    """asyncio sets TCP_NODELAY only on connections of an IPPROTO_TCP socket; without it a
+    kept-alive response waits ~40 ms for the client's delayed ACK (found by the benchmark)."""
+    listener = _listen("127.0.0.1", 0, socket.AF_INET)
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()

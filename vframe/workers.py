@@ -34,6 +34,7 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _WATCH_SECONDS = 0.02  # how often a slot looks at its busy worker's health
 _GRACE_SECONDS = 1.0  # past the deadline, the worker's own deadline checks had their chance
 _START_SECONDS = 60.0  # a worker that is not ready by then is broken
+_IDLE_CHECK_SECONDS = 1.0  # how often an idle slot checks that its worker is still alive
 
 CRASHED = "The decoder crashed on this video."
 OUT_OF_MEMORY = "Decoding this video needed more memory than this server allows."
@@ -186,7 +187,13 @@ class WorkerPool:
     async def _serve(self, index: int) -> None:
         """One slot: forever, the next waiting job to this slot's worker."""
         while True:
-            waiting = await self._queue.get()
+            try:
+                waiting = await asyncio.wait_for(self._queue.get(), _IDLE_CHECK_SECONDS)
+            except TimeoutError:  # idle: a worker that died meanwhile (the OOM killer...) is replaced now
+                worker = self.workers[index]
+                if worker is None or not worker.alive():
+                    await self._replace(index, "crash")
+                continue
             try:
                 await self._serve_one(index, waiting)
             except Exception:  # a bug of ours must cost one request, not a slot
