@@ -17,10 +17,10 @@ import functools
 import io
 import os
 import signal
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -157,6 +157,20 @@ def pool_is_full(server: LiveServer, size: int) -> list[int]:
     return pids
 
 
+@contextmanager
+def frozen(server: LiveServer) -> Iterator[None]:
+    """The decode workers stopped (SIGSTOP) for the block, then resumed: a decode in progress lasts
+    as long as the test needs, whatever the machine's load."""
+    pids = server.worker_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -249,7 +263,9 @@ def test_full_queue_answers_429_at_once(videos: Videos) -> None:
         with ThreadPoolExecutor(1 + len(offsets)) as pool:
             slow = pool.submit(get, server, videos.heavy_last)
             wait_until(lambda: busy(server), "the worker is decoding")
-            others = {offset: pool.submit(get, server, videos.small_url(offset)) for offset in offsets}
+            with frozen(server):  # the decode cannot end while the others arrive, however loaded the machine
+                others = {offset: pool.submit(get, server, videos.small_url(offset)) for offset in offsets}
+                wait_until(lambda: sum(future.done() for future in others.values()) >= 5, "the 429s")
             slow_response, slow_done = slow.result()
             answers = {offset: future.result() for offset, future in others.items()}
         assert slow_response.status_code == 200, slow_response.text
@@ -280,13 +296,9 @@ def test_identical_concurrent_requests_decode_once(videos: Videos) -> None:
         with ThreadPoolExecutor(count) as pool:
             first = pool.submit(get, server, url)
             wait_until(lambda: busy(server), "a worker is decoding")
-            start = threading.Barrier(count - 1)
-
-            def together() -> tuple[httpx.Response, float]:
-                start.wait()
-                return get(server, url)
-
-            rest = [pool.submit(together) for _ in range(count - 1)]
+            with frozen(server):  # the decode cannot end before the others have arrived
+                rest = [pool.submit(get, server, url) for _ in range(count - 1)]
+                wait_until(lambda: server.metric("vframe_cache_misses_total") == misses + count, "all six arrived")
             responses = [first.result()[0]] + [future.result()[0] for future in rest]
         assert [response.status_code for response in responses] == [200] * count
         assert len({response.content for response in responses}) == 1
