@@ -24,11 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"vframe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     grab_parser = commands.add_parser("grab", help="write the frame SPEC asks for as an image")
-    grab_parser.add_argument("input", help="the video: a path")
+    grab_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
     grab_parser.add_argument("spec", help="e.g. vframe/jpg/offset/7/w/480/h/360")
     grab_parser.add_argument("-o", "--output", default="-", help="the image file; - (the default) is stdout")
     probe_parser = commands.add_parser("probe", help="print what vframe sees in a video, as JSON")
-    probe_parser.add_argument("input", help="the video: a path")
+    probe_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
     serve_parser = commands.add_parser(
         "serve", help="run the HTTP service over a folder of videos",
         description="Every setting is a flag here and a VFRAME_* variable; a flag wins over its variable.",
@@ -69,7 +69,7 @@ def _serve(settings: Settings) -> int:
 
     try:
         serve(settings)
-    except (ValueError, OSError) as error:  # no root, root not a folder, port taken
+    except (ValueError, OSError) as error:  # no root or several, root not a folder, bad origin, port taken
         print(f"vframe: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0

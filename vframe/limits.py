@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .errors import ProcessingFailed, TooLarge
+from .errors import ProcessingFailed, TooLarge, UpstreamTimeout
 from .settings import Settings
 
 
@@ -29,6 +29,25 @@ class Budget:
         self.seconds = settings.deadline_seconds
         self.frames_left = settings.max_decoded_frames
         self.max_frames = settings.max_decoded_frames
+        self.fetch_bytes_left = settings.max_fetch_bytes
+        self.max_fetch_bytes = settings.max_fetch_bytes
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check_fetch_time(self) -> None:
+        """While fetching from an origin, the deadline is the origin's fault: 504, not 599."""
+        if time.monotonic() > self.deadline:
+            raise UpstreamTimeout(
+                f"The video's origin was too slow: reading it ran past the deadline of {self.seconds:g} seconds."
+            )
+
+    def spend_fetch_bytes(self, count: int) -> None:
+        self.fetch_bytes_left -= count
+        if self.fetch_bytes_left < 0:
+            raise TooLarge(
+                f"Reaching this frame needs more of the video than this server fetches ({self.max_fetch_bytes} bytes)."
+            )
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:

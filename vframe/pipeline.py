@@ -46,7 +46,7 @@ def grab(
     budget = Budget(settings, started)
     frame_spec = spec if isinstance(spec, FrameSpec) else parse(spec, settings)
     clock = _Clock()
-    with open_video(input, settings) as video:
+    with open_video(input, settings, budget) as video:
         clock.lap("open")
         budget.check_time()
         found = video.find(frame_spec.offset_ms, budget, keyframe=frame_spec.mode == "fast")
@@ -54,6 +54,7 @@ def grab(
         geometry = picture.plan(found.frame, sample_aspect(video), frame_spec, settings)
         image = picture.render(found.frame, geometry, previous=found.previous, next=found.next)
         clock.lap("decode")
+        clock.seconds["fetch"] = getattr(video.reader, "fetch_seconds", 0.0)  # remote reads, within open and decode
     budget.check_time()
     data = picture.encode(image, frame_spec.format, settings)
     clock.lap("encode")
@@ -61,13 +62,15 @@ def grab(
 
 
 @contextmanager
-def open_video(input: str | os.PathLike[str] | Source, settings: Settings) -> Iterator[Video]:
-    """The video behind a path or Source, opened within the limits."""
-    source = open_source(input) if isinstance(input, (str, os.PathLike)) else input
+def open_video(
+    input: str | os.PathLike[str] | Source, settings: Settings, budget: Budget | None = None
+) -> Iterator[Video]:
+    """The video behind a path, URL or Source, opened within the limits (remote reads count against `budget`)."""
+    source = open_source(input, settings) if isinstance(input, (str, os.PathLike)) else input
     if source.size == 0:
         raise Unsupported("The file is empty: there is no video in it.")
     check_source_size(source.size, settings)
-    with source.open() as reader, Video(reader, settings) as video:
+    with source.open(budget) as reader, Video(reader, settings) as video:
         yield video
 
 

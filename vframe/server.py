@@ -1,7 +1,9 @@
 """The HTTP service: a Starlette application that answers `GET /<key>?vframe/...` with the frame
-and `GET /<key>` with the video itself, from a folder of videos.
+and `GET /<key>` with the video itself, from a folder of videos, an HTTP origin or S3.
 
     vframe serve --root ./videos                  # the command line (uvicorn inside)
+    vframe serve --origin https://videos.example.com/media/
+    vframe serve --s3 s3://bucket/prefix [--s3-endpoint http://minio:9000]
     VFRAME_ROOT=./videos uvicorn vframe.server:app  # any ASGI server: settings from VFRAME_*
 
 A request flows one way: method -> key -> spec -> source -> limits -> conditional -> cache ->
@@ -20,6 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -39,7 +42,8 @@ from .limits import check_source_size
 from .metrics import CONTENT_TYPE, Metrics
 from .pipeline import Grab
 from .settings import Settings
-from .sources import LocalFile, LocalFolder
+from .sources import Library, LocalFile, LocalFolder, Source, library
+from .sources.proxy import remote_video
 from .spec import FrameSpec, parse
 from .workers import WorkerPool
 
@@ -61,10 +65,10 @@ def create_app(settings: Settings) -> Starlette:
 
 class Service:
     def __init__(self, settings: Settings) -> None:
-        if not settings.root:
-            raise ValueError("give the folder of videos to serve: --root DIR or VFRAME_ROOT")
         self.settings = settings
-        self.folder = LocalFolder.at(settings.root)
+        self.library: Library = library(settings)
+        # Looking a key up at an origin or S3 is a blocking request: off the event loop, here.
+        self._lookups = ThreadPoolExecutor(32, thread_name_prefix="vframe-lookup")
         self.metrics = Metrics()
         self.cache = ResultCache(settings.cache_bytes)
         self.pool: WorkerPool | None = None
@@ -87,6 +91,7 @@ class Service:
             yield
         finally:
             await self.pool.close()
+            self._lookups.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
@@ -133,9 +138,9 @@ class Service:
         query: bytes = scope.get("query_string", b"")
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
         if not query:
-            return self.video(self.folder.file(path[1:]), request.headers)
+            return self.video(await self.find(path[1:]), request)
         spec = parse(unquote(spec_text.decode("latin-1")), self.settings)
-        source = self.folder.file(path[1:])
+        source = await self.find(path[1:])
         check_source_size(source.size, self.settings)
         headers = {"ETag": frame_etag(source, spec, self.settings), "Cache-Control": self._cache_control()}
         if source.modified is not None:
@@ -157,7 +162,12 @@ class Service:
             return Response(b"", media_type=result.media_type, headers=headers)
         return Response(result.data, media_type=result.media_type, headers=headers)
 
-    async def frame(self, source: LocalFile, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
+    async def find(self, key: str) -> Source:
+        if isinstance(self.library, LocalFolder):  # a stat: quicker than a thread hop
+            return self.library.find(key)
+        return await asyncio.get_running_loop().run_in_executor(self._lookups, self.library.find, key)
+
+    async def frame(self, source: Source, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
         """The frame from the cache, or made once however many requests ask for it at the same time."""
         key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
         cached = self.cache.get(key)
@@ -172,7 +182,7 @@ class Service:
             making.add_done_callback(functools.partial(self._made, key))
         return await asyncio.shield(making), False
 
-    async def _make(self, key: Key, source: LocalFile, spec: FrameSpec, started: float) -> Grab:
+    async def _make(self, key: Key, source: Source, spec: FrameSpec, started: float) -> Grab:
         assert self.pool is not None, "the service's lifespan has not started"
         result = await self.pool.make(source, spec, started)
         self.metrics.observe_steps(result.seconds)
@@ -184,16 +194,19 @@ class Service:
         if not task.cancelled():
             task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
 
-    def video(self, source: LocalFile, request_headers: Headers) -> Response:
-        """The video itself, as stored: Range, If-Range, HEAD (Starlette's FileResponse), ETag, 304."""
+    def video(self, source: Source, request: Request) -> Response:
+        """The video itself, as stored: Range, If-Range, HEAD, ETag, 304. From disk with Starlette's
+        FileResponse; from an origin or S3 relayed range by range, never held whole."""
         etag = '"' + _digest(source.identity, source.validator) + '"'
         headers = {"ETag": etag, "Cache-Control": self._cache_control()}
         if source.modified is not None:
             headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
-        if not_modified(request_headers, etag, source.modified):
+        if not_modified(request.headers, etag, source.modified):
             return Response(status_code=304, headers=headers)
-        media_type = mimetypes.guess_type(source.path.name)[0] or "application/octet-stream"
-        return FileResponse(source.path, media_type=media_type, headers=headers)
+        media_type = mimetypes.guess_type(source.identity)[0] or "application/octet-stream"
+        if isinstance(source, LocalFile):
+            return FileResponse(source.path, media_type=media_type, headers=headers)
+        return remote_video(source, request, media_type, headers, self._lookups)
 
     def health(self) -> Response:
         status = self.pool.status() if self.pool is not None else {"workers_ready": 0}
@@ -213,7 +226,7 @@ def error_response(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def frame_etag(source: LocalFile, spec: FrameSpec, settings: Settings) -> str:
+def frame_etag(source: Source, spec: FrameSpec, settings: Settings) -> str:
     """Strong: the same bytes come back for the same video version, spec, engine and output settings."""
     output = f"{settings.jpeg_quality}/{settings.webp_quality}/{settings.png_compress_level}"
     limits = f"{settings.max_width}x{settings.max_height}"
@@ -294,8 +307,10 @@ def serve(settings: Settings) -> None:
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     base = f"http://{shown}:{port}"
-    print(f"vframe: serving {settings.root} on {base}/", flush=True)
-    example = _example_key(application.state.service.folder.root)
+    where = settings.root or settings.origin or settings.s3
+    print(f"vframe: serving {where} on {base}/", flush=True)
+    service = application.state.service
+    example = _example_key(service.library.root) if isinstance(service.library, LocalFolder) else None
     if example is not None:
         print(f"vframe: try  curl -o frame.jpg '{base}/{quote(example)}?vframe/jpg/offset/7/w/480/h/360'", flush=True)
     config = uvicorn.Config(

@@ -36,8 +36,31 @@ class Settings:
     jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))
     webp_quality: int = field(default=80, metadata=_doc("WebP quality, 1-100"))
     png_compress_level: int = field(default=3, metadata=_doc("PNG zlib level, 0-9"))
+    # Remote videos: HTTP(S) origins and S3 (the service, and `http(s)://` and `s3://` inputs).
+    block_bytes: int = field(
+        default=1024 * 1024, metadata=_doc("bytes asked for in each ranged read of a remote video")
+    )
+    max_fetch_bytes: int = field(
+        default=1024**3, metadata=_doc("bytes one request may fetch from an origin or S3 (413 above)")
+    )
+    origin_timeout_seconds: float = field(
+        default=10.0, metadata=_doc("connect and read timeout of each request to an origin or S3 (504 past it)")
+    )
+    s3_endpoint: str = field(
+        default="", metadata=_doc("endpoint URL of an S3-compatible store (MinIO, R2, Wasabi...); empty: AWS")
+    )
+    s3_region: str = field(default="", metadata=_doc("S3 region; empty: from the AWS configuration"))
+    allow_private_urls: int = field(
+        default=0, metadata=_doc("1 lets `http(s)://` inputs reach loopback, private and link-local addresses")
+    )
     # The HTTP service (`vframe serve`).
-    root: str = field(default="", metadata=_doc("the folder of videos to serve (required by `vframe serve`)"))
+    root: str = field(default="", metadata=_doc("the folder of videos to serve (one of root, origin, s3)"))
+    origin: str = field(
+        default="", metadata=_doc("serve the videos under this http(s):// base URL (one of root, origin, s3)")
+    )
+    s3: str = field(
+        default="", metadata=_doc("serve the videos under this s3://bucket/prefix (one of root, origin, s3)")
+    )
     host: str = field(default="127.0.0.1", metadata=_doc("address to listen on"))
     port: int = field(default=8080, metadata=_doc("port to listen on; 0 picks a free one"))
     workers: int = field(default=0, metadata=_doc("decode worker processes; 0: one per core"))
@@ -88,8 +111,8 @@ class Settings:
         return self.workers or len(os.sched_getaffinity(0))
 
 
-_ZERO_ALLOWED = {"decoder_threads", "png_compress_level", "port", "workers", "worker_max_jobs", "cache_bytes",
-                 "cache_max_age"}
+_ZERO_ALLOWED = {"decoder_threads", "png_compress_level", "port", "allow_private_urls", "workers", "worker_max_jobs",
+                 "cache_bytes", "cache_max_age"}
 
 
 def env_name(name: str) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import SourceNotFound
-
-NOT_FOUND = "No such video."
+from ..limits import Budget
+from .keys import NOT_FOUND, check_key
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,13 @@ class LocalFile:
         """Which video this is, for cache keys: its resolved path."""
         return str(self.path)
 
-    def open(self) -> BinaryIO:
+    def fetch(self, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the file."""
+        with self.open() as file:
+            file.seek(start)
+            return file.read(end - start)
+
+    def open(self, budget: Budget | None = None) -> BinaryIO:
         try:
             return self.path.open("rb")
         except OSError:
@@ -46,11 +52,8 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class LocalFolder:
-    """A folder of videos. A key is a path relative to the root, already percent-decoded once.
-    Every key that is not plainly a file under the root is "No such video" (404), so that the
-    answer never tells what exists outside it: absolute keys, `..` and `.` segments, empty
-    segments, NUL bytes, backslashes, hidden names (a segment starting with a dot: `.git`,
-    `.env`), and symlinks that lead out of the root."""
+    """A folder of videos. A key is a path relative to the root (see keys.py); a symlink that leads
+    out of the root is "No such video" too."""
 
     root: Path
 
@@ -61,11 +64,8 @@ class LocalFolder:
             raise ValueError(f"the root {root} is not a folder")
         return cls(real)
 
-    def file(self, key: str) -> LocalFile:
-        if not key or "\x00" in key or "\\" in key or key.startswith("/"):
-            raise SourceNotFound(NOT_FOUND)
-        if any(part == "" or part.startswith(".") for part in key.split("/")):
-            raise SourceNotFound(NOT_FOUND)
+    def find(self, key: str) -> LocalFile:
+        check_key(key)
         try:
             real = os.path.realpath(self.root / key, strict=True)
         except (OSError, ValueError):
