@@ -31,6 +31,7 @@ class Budget:
         self.max_frames = settings.max_decoded_frames
         self.fetch_bytes_left = settings.max_fetch_bytes
         self.max_fetch_bytes = settings.max_fetch_bytes
+        self.fetch_seconds = 0.0  # spent waiting for an origin or S3
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -51,6 +52,8 @@ class Budget:
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
+            if self.fetch_seconds > self.seconds / 2:  # most of the time went waiting for the origin
+                self.check_fetch_time()
             raise ProcessingFailed(f"Making this frame ran past the deadline of {self.seconds:g} seconds.")
 
     def spend_frame(self) -> None:

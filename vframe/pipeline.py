@@ -70,8 +70,22 @@ def open_video(
     if source.size == 0:
         raise Unsupported("The file is empty: there is no video in it.")
     check_source_size(source.size, settings)
-    with source.open(budget) as reader, Video(reader, settings) as video:
-        yield video
+    with source.open(budget) as reader:
+        try:
+            with Video(reader, settings) as video:
+                yield video
+        except Exception as error:
+            _raise_fetch_failure(reader, error)
+            raise
+        _raise_fetch_failure(reader, None)
+
+
+def _raise_fetch_failure(reader: object, error: BaseException | None) -> None:
+    """A remote read that failed is the cause of whatever FFmpeg made of it (a damaged-looking
+    stream, an earlier frame): report the origin's failure (502/504/413), not a decoding one."""
+    failure = getattr(reader, "failure", None)
+    if failure is not None and failure is not error:
+        raise failure from None
 
 
 def sample_aspect(video: Video) -> Fraction:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import UpstreamFailed
+from ..errors import UpstreamFailed, VframeError
 from ..limits import Budget
 
 Fetch = Callable[[int, int], bytes]  # (start, end exclusive) -> exactly those bytes, or a VframeError
@@ -45,6 +45,7 @@ class RangedReader(io.RawIOBase):
         self.requests = 0
         self.bytes_fetched = 0
         self.fetch_seconds = 0.0
+        self.failure: VframeError | None = None  # the fetch that failed, if one did
 
     def readable(self) -> bool:
         return True
@@ -65,7 +66,7 @@ class RangedReader(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         wanted = self.size - self._position if size is None or size < 0 else size
         wanted = min(wanted, self.size - self._position)
-        if wanted <= 0:
+        if wanted <= 0 or self.failure is not None:
             return b""
         parts = []
         while wanted > 0:
@@ -94,11 +95,25 @@ class RangedReader(io.RawIOBase):
         following = min((extent.start for extent in self._extents if extent.start > position), default=self.size)
         end = min(position + self._block, following, self.size)
         if self._budget is not None:
-            self._budget.check_fetch_time()
-            self._budget.spend_fetch_bytes(end - position)
+            try:
+                self._budget.check_fetch_time()
+                self._budget.spend_fetch_bytes(end - position)
+            except VframeError as error:
+                self.failure = error
+                raise
         started = time.perf_counter()
-        data = self._fetch(position, end)
-        self.fetch_seconds += time.perf_counter() - started
+        try:
+            data = self._fetch(position, end)
+        except VframeError as error:
+            # FFmpeg may read again after a failed read, or take it for the end of the data; either
+            # way the failure is kept here, later reads see the end, and the pipeline raises it.
+            self.failure = error
+            raise
+        finally:
+            spent = time.perf_counter() - started
+            self.fetch_seconds += spent
+            if self._budget is not None:
+                self._budget.fetch_seconds += spent
         self.requests += 1
         self.bytes_fetched += len(data)
         if len(data) != end - position:
