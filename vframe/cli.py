@@ -29,6 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     grab_parser.add_argument("-o", "--output", default="-", help="the image file; - (the default) is stdout")
     probe_parser = commands.add_parser("probe", help="print what vframe sees in a video, as JSON")
     probe_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
+    for remote in (grab_parser, probe_parser):
+        remote.add_argument(
+            "--allow-private-urls", action="store_true",
+            help="let an http(s):// input reach loopback, private and link-local addresses "
+                 "(or VFRAME_ALLOW_PRIVATE_URLS=1)",
+        )
     serve_parser = commands.add_parser(
         "serve", help="run the HTTP service over a folder of videos",
         description="Every setting is a flag here and a VFRAME_* variable; a flag wins over its variable.",
@@ -42,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
+        if getattr(args, "allow_private_urls", False):
+            settings = replace(settings, allow_private_urls=1)
         if args.command == "serve":
             flags = {item.name: getattr(args, item.name) for item in fields(Settings)}
             settings = replace(settings, **{name: value for name, value in flags.items() if value is not None})

@@ -168,7 +168,7 @@ def public_object(url: str, settings: Settings) -> HttpObject:
         if refused:
             raise Forbidden(
                 f"vframe does not fetch from local or private addresses ({_naming(parts.hostname, refused[0])}); "
-                "set VFRAME_ALLOW_PRIVATE_URLS=1 to allow it."
+                "pass --allow-private-urls or set VFRAME_ALLOW_PRIVATE_URLS=1 to allow it."
             )
     return find_object(url, settings.origin_timeout_seconds, settings.block_bytes, address=sorted(addresses)[0])
 
