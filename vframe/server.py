@@ -42,6 +42,7 @@ from .limits import check_source_size
 from .metrics import CONTENT_TYPE, Metrics
 from .pipeline import Grab
 from .settings import Settings
+from .signing import Signer
 from .sources import Library, LocalFile, LocalFolder, Source, library
 from .sources.proxy import remote_video
 from .spec import FrameSpec, parse
@@ -67,6 +68,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.library: Library = library(settings)
+        self.signer = Signer.from_settings(settings)
         # Looking a key up at an origin or S3 is a blocking request: off the event loop, here.
         self._lookups = ThreadPoolExecutor(32, thread_name_prefix="vframe-lookup")
         self.metrics = Metrics()
@@ -136,8 +138,11 @@ class Service:
         if path.startswith("/-/"):  # reserved for the service's own pages
             raise SourceNotFound()
         query: bytes = scope.get("query_string", b"")
+        if self.signer is not None:
+            self.signer.check(f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}",
+                              scope.get("raw_path") or path.encode(), query)
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
-        if not query:
+        if not spec_text or spec_text.startswith((b"e=", b"token=")):  # the video itself (perhaps signed)
             return self.video(await self.find(path[1:]), request)
         spec = parse(unquote(spec_text.decode("latin-1")), self.settings)
         source = await self.find(path[1:])

@@ -61,6 +61,12 @@ class Settings:
     s3: str = field(
         default="", metadata=_doc("serve the videos under this s3://bucket/prefix (one of root, origin, s3)")
     )
+    signing_keys: str = field(
+        default="", metadata=_doc("ACCESSKEY:SECRETKEY pairs, comma-separated: only signed URLs answered; empty: off")
+    )
+    signing_base: str = field(
+        default="", metadata=_doc("the public scheme://host[:port] clients sign; empty: the one a request came to")
+    )
     host: str = field(default="127.0.0.1", metadata=_doc("address to listen on"))
     port: int = field(default=8080, metadata=_doc("port to listen on; 0 picks a free one"))
     workers: int = field(default=0, metadata=_doc("decode worker processes; 0: one per core"))
