@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import ENGINE_VERSION
 from .cache import Key, ResultCache
-from .errors import MethodNotAllowed, SourceNotFound, VframeError
+from .errors import MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeError
 from .limits import check_source_size
 from .metrics import CONTENT_TYPE, Metrics
 from .pipeline import Grab
@@ -143,9 +143,9 @@ class Service:
                               scope.get("raw_path") or path.encode(), query)
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
         if not spec_text or spec_text.startswith((b"e=", b"token=")):  # the video itself (perhaps signed)
-            return self.video(await self.find(path[1:]), request)
+            return self.video(await self.find(path[1:], started), request, path)
         spec = parse(unquote(spec_text.decode("latin-1")), self.settings)
-        source = await self.find(path[1:])
+        source = await self.find(path[1:], started)
         check_source_size(source.size, self.settings)
         headers = {"ETag": frame_etag(source, spec, self.settings), "Cache-Control": self._cache_control()}
         if source.modified is not None:
@@ -167,10 +167,16 @@ class Service:
             return Response(b"", media_type=result.media_type, headers=headers)
         return Response(result.data, media_type=result.media_type, headers=headers)
 
-    async def find(self, key: str) -> Source:
+    async def find(self, key: str, started: float) -> Source:
         if isinstance(self.library, LocalFolder):  # a stat: quicker than a thread hop
             return self.library.find(key)
-        return await asyncio.get_running_loop().run_in_executor(self._lookups, self.library.find, key)
+        source = await asyncio.get_running_loop().run_in_executor(self._lookups, self.library.find, key)
+        if time.monotonic() > started + self.settings.deadline_seconds:
+            raise UpstreamTimeout(
+                "The video's origin was too slow: looking the video up ran past the deadline of "
+                f"{self.settings.deadline_seconds:g} seconds."
+            )
+        return source
 
     async def frame(self, source: Source, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
         """The frame from the cache, or made once however many requests ask for it at the same time."""
@@ -199,7 +205,7 @@ class Service:
         if not task.cancelled():
             task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
 
-    def video(self, source: Source, request: Request) -> Response:
+    def video(self, source: Source, request: Request, path: str) -> Response:
         """The video itself, as stored: Range, If-Range, HEAD, ETag, 304. From disk with Starlette's
         FileResponse; from an origin or S3 relayed range by range, never held whole."""
         etag = '"' + _digest(source.identity, source.validator) + '"'
@@ -208,7 +214,7 @@ class Service:
             headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
         if not_modified(request.headers, etag, source.modified):
             return Response(status_code=304, headers=headers)
-        media_type = mimetypes.guess_type(source.identity)[0] or "application/octet-stream"
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         if isinstance(source, LocalFile):
             return FileResponse(source.path, media_type=media_type, headers=headers)
         return remote_video(source, request, media_type, headers, self._lookups)
