@@ -26,7 +26,8 @@ class Metrics:
             "vframe_queued_seconds", "Time a frame waited for a free decode worker.", registry=registry
         )
         self.fetch_seconds = Histogram(
-            "vframe_fetch_seconds", "Time opening the source and reading its header and index.", registry=registry
+            "vframe_fetch_seconds", "Time reading the video: waiting for an origin or S3; for a file, opening it.",
+            registry=registry
         )
         self.decode_seconds = Histogram(
             "vframe_decode_seconds", "Time finding, decoding, converting and scaling the frame.", registry=registry
@@ -46,8 +47,10 @@ class Metrics:
 
     def observe_steps(self, seconds: dict[str, float]) -> None:
         """The pipeline's per-step wall times of one frame."""
-        for step, histogram in (("open", self.fetch_seconds), ("decode", self.decode_seconds),
-                                ("encode", self.encode_seconds)):
+        fetch = seconds.get("fetch", seconds.get("open"))  # remote: waiting for the origin; local: opening
+        if fetch is not None:
+            self.fetch_seconds.observe(fetch)
+        for step, histogram in (("decode", self.decode_seconds), ("encode", self.encode_seconds)):
             if step in seconds:
                 histogram.observe(seconds[step])
 

@@ -54,7 +54,8 @@ def grab(
         geometry = picture.plan(found.frame, sample_aspect(video), frame_spec, settings)
         image = picture.render(found.frame, geometry, previous=found.previous, next=found.next)
         clock.lap("decode")
-        clock.seconds["fetch"] = getattr(video.reader, "fetch_seconds", 0.0)  # remote reads, within open and decode
+        if hasattr(video.reader, "fetch_seconds"):  # a remote video: time waiting for the origin, within the above
+            clock.seconds["fetch"] = video.reader.fetch_seconds
     budget.check_time()
     data = picture.encode(image, frame_spec.format, settings)
     clock.lap("encode")
