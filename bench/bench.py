@@ -42,6 +42,13 @@ also of the uncached answer's length); failures are counted and printed. The fra
 back are read as above, and the servers' /-/metrics show that the uncached runs missed the cache
 and the cached run hit it.
 
+Then the remote figure (bench/remote.py): one frame of a large video (over 200 MB, built once into
+bench/cache by repeating a clip's packets, with its index last and first) behind a counting HTTP
+origin on 127.0.0.1, on seeded offsets spread over the video (6 a layout; 3 with --quick): vframe
+in-process (`vframe.grab` of the http:// URL), `vframe serve --origin`, and `ffmpeg -ss T -i
+http://...` reading the same URL, each with the bytes and requests the origin counted, the time, and
+the ratios to ffmpeg's.
+
 The two sides do not do identical work: vframe scales with Lanczos and accurate rounding and
 encodes with Pillow at quality 85; ffmpeg scales bicubic and uses its mjpeg defaults. Figures
 are wall times on whatever machine runs this, noisy on shared machines: they are reported,
@@ -74,6 +81,8 @@ from urllib.parse import quote
 import av
 import numpy as np
 from PIL import Image
+from remote import OFFSETS as OFFSETS_REMOTE  # bench/remote.py
+from remote import bench_remote, describe_remote, print_remote, remote_record
 from service import Run, load_in_processes, load_threads, run_commands, vframe_serve  # bench/service.py
 
 import vframe
@@ -576,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_OFFSETS} offsets a video, not {FULL_OFFSETS}; for the service, "
                              f"{SERVICE_FRAMES[1]} frames a video, not {SERVICE_FRAMES[0]}, and "
-                             f"{CACHED_REQUESTS[1]} cached hits, not {CACHED_REQUESTS[0]}")
+                             f"{CACHED_REQUESTS[1]} cached hits, not {CACHED_REQUESTS[0]}; for the remote figure, "
+                             f"{OFFSETS_REMOTE[1]} offsets a layout, not {OFFSETS_REMOTE[0]}")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the full record as JSON")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -616,6 +626,12 @@ def main(argv: list[str] | None = None) -> int:
     bench_service(service, cached_requests)
     print()
     print_service(service)
+
+    print()
+    remote = bench_remote(ffmpeg, CACHE_DIR, args.quick, serve=vframe_serve)
+    describe_remote(remote)
+    print()
+    print_remote(remote)
     total = time.perf_counter() - started
     print(f"total {total:.1f} s; wall times are noisy on shared machines and never asserted")
 
@@ -627,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                                        "offsets": [asdict(o) for o in offsets[plan.name]]} for plan in VIDEOS],
             "results": {name: {peer: {"summary": r.summary(), "calls": [asdict(c) for c in r.calls]}
                                for peer, r in peers.items()} for name, peers in results.items()},
-            "memory": memory, "service": service_record(service), "total_s": total,
+            "memory": memory, "service": service_record(service), "remote": remote_record(remote), "total_s": total,
         })
     return 0
 

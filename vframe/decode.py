@@ -114,6 +114,7 @@ class Video:
     decoder: VideoCodecContext = field(init=False)
     timeline: Timeline = field(init=False)
     _fresh: bool = field(init=False, default=True)  # nothing read since opening: we are at the start
+    _interlaced: bool = field(init=False, default=False)  # an interlaced frame was seen
 
     def __post_init__(self) -> None:
         self._open()
@@ -234,7 +235,9 @@ class Video:
         self.decoder.flush_buffers()
         self._skip_nonkey(keyframe)
         window, stamp, keyed = Window(), None, not seeked
-        for frame, key in self._frames(window, budget, stop_after=target if keyframe else None):
+        fed_through = target if target is not None and not keyframe and self._exact_durations else None
+        frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through)
+        for frame, key in frames:
             stamp = self.timeline.stamp(frame, stamp)
             keyed = keyed or key
             if stamp is None or not keyed or (keyframe and not key):
@@ -249,6 +252,11 @@ class Video:
             window.previous, window.frame, window.stamp = window.frame, frame, stamp
         return window
 
+    @property
+    def _exact_durations(self) -> bool:
+        """The container's packet durations are the exact gaps between decode times (MP4's stts)."""
+        return self.container.format.name.startswith("mov,")
+
     def _seek(self, seek_to: int) -> bool:
         try:
             self.container.seek(seek_to, stream=self.stream, backward=True, any_frame=False)
@@ -262,9 +270,14 @@ class Video:
         with suppress(ValueError, AttributeError, av.error.FFmpegError):
             self.decoder.skip_frame = "NONKEY" if keyframe else "DEFAULT"
 
-    def _frames(self, window: Window, budget: Budget, stop_after: int | None) -> Iterator[tuple[VideoFrame, bool]]:
+    def _frames(
+        self, window: Window, budget: Budget, stop_after: int | None, fed_through: int | None = None
+    ) -> Iterator[tuple[VideoFrame, bool]]:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
-        after that timestamp (no frame from it can be shown earlier)."""
+        after that timestamp (no frame from it can be shown earlier); with `fed_through`, up to the
+        last packet whose decode time is at or before it, then the decoder is drained. A frame is
+        never shown before it is decoded, so no later packet holds a frame shown by then, and its
+        bytes (a remote read) are never fetched."""
         packets = self.container.demux(self.stream)
         last_dts: int | None = None
         while True:
@@ -285,7 +298,17 @@ class Video:
                 window.first_packet_dts = packet.dts
             if packet.size == 0:
                 continue
-            yield from self._decode_packet(packet, window, budget)
+            for item in self._decode_packet(packet, window, budget):
+                self._interlaced = self._interlaced or bool(item[0].interlaced_frame)
+                yield item
+            # MP4's index gives each sample's duration as the gap to the next decode time, so the
+            # next packet's decode time is known without reading it. Interlaced pictures are read
+            # on to the next frame, which deinterlacing uses.
+            if (
+                fed_through is not None and packet.dts is not None and packet.duration
+                and packet.dts + packet.duration > fed_through and not self._interlaced
+            ):
+                break
             if stop_after is not None and packet.dts is not None and packet.dts > stop_after:
                 break
         yield from self._decode_packet(None, window, budget)

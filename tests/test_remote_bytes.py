@@ -1,0 +1,421 @@
+"""What one frame of a large remote video costs the origin, counted by the origin itself.
+
+The requirement: for a large video (over 200 MB, with its index first and with its index last),
+one frame near the middle costs at most the size of the index, plus the frame's GOP, plus two
+blocks of bytes from the origin. Three frames of the GOP at the video's middle (its keyframe, a
+quarter and half way into it) are asked for in exact mode through `vframe.grab` over a real HTTP
+origin (tests/origin.py), and the half-way one through a live `vframe serve --origin` too (its
+decode workers read exactly as the library does), with the default block and with 256 KiB blocks.
+The picture must be the one vframe makes from the local file, byte for byte.
+
+The video is made quickly: a 4 s clip (1280x720, 24 fps, a keyframe every 48 frames, 2 B-frames,
+grainy so that frames weigh ~200 kB) is encoded once, then its packets are muxed again and again
+with shifted timestamps (no re-encoding) until the file passes 200 MB (about 10 s in all), once
+with the moov last (FFmpeg's default) and once with `movflags=faststart`. The encoder's input is
+made in integers and its thread count is fixed, so the file is the same on every machine.
+
+The budget is computed from the file, independently of vframe:
+
+* the index: the size of the top-level `moov` box;
+* the frame's GOP: the bytes from the position of the keyframe at or before the frame to the end
+  of the last packet a decoder must be fed (in decode order, from that keyframe) before it outputs
+  the frame, found by feeding FFmpeg's H.264 decoder, set up as vframe sets it up (slice threads),
+  one packet at a time. With B-frames this runs past the packets whose dts are at or before the
+  frame's (also printed): the decoder holds a frame back until it is sure nothing shown earlier is
+  still to come (here 2 packets past a keyframe, 4, ~780 kB, past a P-frame). It is the least a
+  reader can stop at without the frames' presentation times, which FFmpeg's index
+  (stream.index_entries: positions and decode times) does not give;
+* two blocks: 2 x block_bytes.
+
+vframe stops demuxing at the last packet decoded at or before the target (MP4 durations give the
+next decode time without reading it), so it never fetches the packet after the GOP.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import math
+import mmap
+import struct
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path, PosixPath
+from typing import Any, ClassVar, NamedTuple
+
+import av
+import av.video.stream
+import numpy as np
+import origin as origin_module
+import pytest
+from live import LiveServer, live_server
+from origin import Origin, Request, serve_origin
+
+import vframe
+from vframe import synth
+
+MB = 1_000_000
+MIN_BYTES = 200 * MB
+DEFAULT_BLOCK = vframe.Settings().block_bytes
+SMALL_BLOCK = 262_144
+BLOCKS = {"default-block": DEFAULT_BLOCK, "256k-block": SMALL_BLOCK}
+LAYOUTS = {"moov-last": {}, "faststart": {"movflags": "faststart"}}
+WIDTH, HEIGHT, FPS, GOP, CLIP_FRAMES = 1280, 720, 24, 48, 96
+NOISE = 12  # +-12 of grain on the luma: ~200 kB a frame at CRF 18
+BUILD = "v2"  # change whenever the video built changes, so that a worker never reuses an old one
+PLACES = {"keyframe": 0, "quarter-GOP": GOP // 4, "half-GOP": GOP // 2}  # frames after the middle GOP's keyframe
+OUT = "w/480/h/360"
+REQUESTS_SLACK = 3  # GETs besides one a block of budget: the video's start, the moov, a partial block
+
+
+class OverBudget(AssertionError):
+    """The origin sent more bytes than the budget: the product's failure, not the test's."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame near the middle of a large video and what it needs, read from the file itself."""
+
+    place: str
+    seconds: Fraction  # its presentation time
+    keyframe_pos: int  # file position of the keyframe at or before it
+    dts_end: int  # end of the last packet whose dts is at or before the frame's
+    decoded_end: int  # end of the last packet fed before the decoder outputs the frame
+    local: bytes = b""  # the picture vframe makes from the local file
+
+    @property
+    def spec(self) -> str:
+        return f"vframe/jpg/offset/{math.ceil(self.seconds * 1000) / 1000:.3f}/{OUT}"
+
+    @property
+    def gop(self) -> int:
+        return self.decoded_end - self.keyframe_pos
+
+
+@dataclass(frozen=True)
+class LargeVideo:
+    path: Path
+    size: int
+    moov: int  # bytes of the top-level moov box
+    boxes: tuple[str, ...]  # top-level box types in file order
+    frames: dict[str, Frame]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def budget(self, frame: Frame, block: int) -> int:
+        return self.moov + frame.gop + 2 * block
+
+
+class Sample(NamedTuple):
+    """A demuxed packet of the video, every field known (PyAV's may be None)."""
+
+    pos: int
+    size: int
+    pts: int
+    dts: int
+    duration: int
+    key: bool
+
+
+def sample(packet: av.Packet[Any]) -> Sample:
+    assert packet.pos is not None and packet.pts is not None and packet.dts is not None, packet
+    return Sample(packet.pos, packet.size, packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe)
+
+
+def time_base(stream: av.video.stream.VideoStream) -> Fraction:
+    assert stream.time_base is not None
+    return Fraction(stream.time_base)
+
+
+# -- building the video ---------------------------------------------------------------------------
+
+
+def clip_picture(index: int, grain: np.ndarray) -> np.ndarray:
+    """Frame `index` of the clip as yuv420p planes (BT.601, limited range; vframe.synth's picture of
+    its index, grain on the luma), converted in integers here so that the encoder's input, and with
+    a fixed thread count its output, is the same on every machine."""
+    rgb = synth.index_pattern(index, WIDTH, HEIGHT).astype(np.int32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 16 + ((16829 * r + 33039 * g + 6416 * b + 32768) >> 16) + grain
+    quads = rgb[0::2, 0::2] + rgb[1::2, 0::2] + rgb[0::2, 1::2] + rgb[1::2, 1::2]
+    r, g, b = quads[..., 0], quads[..., 1], quads[..., 2]
+    cb = 128 + ((-9714 * r - 19070 * g + 28784 * b + 131072) >> 18)
+    cr = 128 + ((28784 * r - 24103 * g - 4681 * b + 131072) >> 18)
+    planes: np.ndarray = np.clip(np.concatenate([luma.ravel(), cb.ravel(), cr.ravel()]), 0, 255)
+    return planes.astype(np.uint8).reshape(HEIGHT * 3 // 2, WIDTH)
+
+
+def encode_clip(path: Path) -> None:
+    """A short, heavy H.264 clip: each frame shows its index under seeded grain."""
+    rng = np.random.default_rng(20240601)
+    grain = [rng.integers(-NOISE, NOISE + 1, size=(HEIGHT, WIDTH), dtype=np.int32) for _ in range(7)]
+    options = {"preset": "veryfast", "crf": "18", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0",
+               "bf": "2", "threads": "4", "x264-params": "b-adapt=0"}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options=options)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for index in range(CLIP_FRAMES):
+            frame = av.VideoFrame.from_ndarray(clip_picture(index, grain[index % len(grain)]), format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def repeat_clip(clip: Path, out: Path, min_bytes: int, options: dict[str, str]) -> None:
+    """The clip's packets muxed again and again, timestamps shifted by the clip's duration each
+    time, until at least `min_bytes` of them are written. The clip holds whole closed GOPs, so
+    the keyframes stay every GOP frames."""
+    with av.open(str(clip)) as source:
+        stream = source.streams.video[0]
+        packets = [(bytes(p), sample(p)) for p in source.demux(stream) if p.size]
+        span = max(s.pts + s.duration for _, s in packets) - min(s.pts for _, s in packets)
+        tick = stream.time_base
+        assert tick is not None
+        rounds = -(-min_bytes // sum(len(data) for data, _ in packets))
+        with av.open(str(out), "w", format="mp4", options=options) as remuxed:
+            copy = remuxed.add_stream_from_template(stream)
+            for round_ in range(rounds):
+                for data, s in packets:
+                    packet = av.Packet(data)
+                    packet.pts, packet.dts, packet.duration = s.pts + round_ * span, s.dts + round_ * span, s.duration
+                    packet.time_base, packet.is_keyframe, packet.stream = tick, s.key, copy
+                    remuxed.mux(packet)
+
+
+def top_level_boxes(path: Path) -> list[tuple[str, int, int]]:
+    """(type, position, size) of each top-level MP4 box, 64-bit sizes and size 0 (to the end) included."""
+    boxes, size = [], path.stat().st_size
+    with open(path, "rb") as file:
+        position = 0
+        while position < size:
+            file.seek(position)
+            header = file.read(16)
+            length, kind = struct.unpack(">I4s", header[:8])
+            if length == 1:
+                length = struct.unpack(">Q", header[8:16])[0]
+            elif length == 0:
+                length = size - position
+            if length < 8:
+                raise ValueError(f"{path}: a box of {length} bytes at {position}")
+            boxes.append((kind.decode("latin-1"), position, length))
+            position += length
+    return boxes
+
+
+def frame_facts(path: Path) -> dict[str, Frame]:
+    """The frames at PLACES in the GOP that holds the video's middle, and the two ends of their GOPs
+    (see the module docstring), from the packets' positions and a decoder fed one packet at a time."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        tick = time_base(stream)
+        packets = [sample(p) for p in container.demux(stream) if p.size]
+    shown = sorted(p.pts for p in packets)  # presentation order: frame n has pts shown[n]
+    middle_key = len(shown) // 2 // GOP * GOP
+    frames = {}
+    for place, after in PLACES.items():
+        target = shown[middle_key + after]
+        dts = next(p.dts for p in packets if p.pts == target)
+        key_pos = max((p for p in packets if p.key and p.pts <= target), key=lambda p: p.pts).pos
+        dts_end = max(p.pos + p.size for p in packets if p.dts <= dts)
+        frames[place] = Frame(place, target * tick, key_pos, dts_end, decoded_end(path, key_pos, target))
+    return frames
+
+
+def decoded_end(path: Path, key_pos: int, target: int) -> int:
+    """The end of the packet after which FFmpeg's decoder, fed from the keyframe at `key_pos` on,
+    outputs the frame with pts `target`."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoder = stream.codec_context
+        decoder.thread_type = "SLICE"  # as vframe: frame threads would hold frames back longer
+        decoder.thread_count = 0
+        fed = False
+        for packet in container.demux(stream):
+            if packet.pos is None or packet.pos < key_pos or not packet.size:
+                continue
+            assert fed or packet.pos == key_pos
+            fed = True
+            if any(frame.pts == target for frame in decoder.decode(packet)):
+                return packet.pos + packet.size
+    raise AssertionError(f"{path}: the decoder never output the frame with pts {target}")
+
+
+def build(folder: Path) -> dict[str, Path]:
+    """Both layouts in `folder` (built once: a marker file says they are complete)."""
+    paths = {layout: folder / f"big-{layout}.mp4" for layout in LAYOUTS}
+    done = folder / f"built-{BUILD}"
+    if not done.exists():
+        clip = folder / "clip.mp4"
+        encode_clip(clip)
+        for layout, options in LAYOUTS.items():
+            repeat_clip(clip, paths[layout], MIN_BYTES, options)
+        clip.unlink()
+        done.touch()
+    return paths
+
+
+@pytest.fixture(scope="session")
+def large_videos(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[dict[str, LargeVideo]]:
+    """Both layouts, built once per run: xdist workers share one folder, under a lock, each noting
+    there that it uses the videos; the last one done deletes them (pytest keeps its last three runs'
+    temporary folders, and these are 400 MB)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if worker_id != "master" else base) / "remote-bytes"
+    folder.mkdir(exist_ok=True)
+    user = folder / f"user-{worker_id}"
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        paths = build(folder)
+        user.touch()
+    try:
+        videos = {}
+        for layout, path in paths.items():
+            boxes = top_level_boxes(path)
+            frames = {}
+            for place, frame in frame_facts(path).items():
+                local = vframe.grab(path, frame.spec)
+                assert local.time == frame.seconds
+                frames[place] = replace(frame, local=local.data)
+            moov = sum(size for kind, _, size in boxes if kind == "moov")
+            videos[layout] = LargeVideo(path, path.stat().st_size, moov, tuple(kind for kind, _, _ in boxes), frames)
+        yield videos
+    finally:
+        with open(folder / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            user.unlink()
+            if not any(folder.glob("user-*")):
+                for built in (*paths.values(), folder / f"built-{BUILD}"):
+                    built.unlink(missing_ok=True)
+
+
+class MappedPath(PosixPath):
+    """A path whose read_bytes maps the file, once, instead of copying it: tests/origin.py reads the
+    whole file for every request it answers (and hashes it for the ETag), which for 200 MB would be
+    most of this module's time. Given as the origin's root, so that every path under it is one."""
+
+    maps: ClassVar[dict[str, mmap.mmap]] = {}
+
+    def read_bytes(self) -> bytes:
+        key = str(self)
+        if key not in self.maps:
+            with open(self, "rb") as file:
+                self.maps[key] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        return self.maps[key]  # type: ignore[return-value]  # sliced, measured and hashed like bytes
+
+
+@pytest.fixture(scope="module")
+def origin(large_videos: dict[str, LargeVideo]) -> Iterator[Origin]:
+    """tests/origin.py serving both videos; its ETag is computed once a mapped file (a map is hashed by
+    identity), which is still the SHA-1 of all the file's bytes."""
+    folder = MappedPath(next(iter(large_videos.values())).path.parent)
+    try:
+        with pytest.MonkeyPatch.context() as patch, serve_origin(folder) as served:
+            patch.setattr(origin_module, "_etag", functools.cache(origin_module._etag))
+            yield served
+    finally:
+        for mapped in MappedPath.maps.values():
+            mapped.close()
+        MappedPath.maps.clear()
+
+
+class Servers:
+    """`vframe serve --origin ORIGIN --block-bytes B`, one for each block size, started on first use."""
+
+    def __init__(self, origin: Origin, stack: ExitStack) -> None:
+        self._origin, self._stack = origin, stack
+        self._started: dict[int, LiveServer] = {}
+
+    def __getitem__(self, block: int) -> LiveServer:
+        if block not in self._started:
+            flags = ("--root", "", "--origin", self._origin.url + "/", "--block-bytes", str(block))
+            self._started[block] = self._stack.enter_context(live_server(Path(""), *flags))
+        return self._started[block]
+
+
+@pytest.fixture(scope="module")
+def servers(origin: Origin) -> Iterator[Servers]:
+    with ExitStack() as stack:
+        yield Servers(origin, stack)
+
+
+# -- the figures ----------------------------------------------------------------------------------
+
+
+def check_origin(video: LargeVideo, frame: Frame, block: int, requests: list[Request], how: str) -> None:
+    """What the origin counted for one frame: only ranged GETs of this video, none of the whole file,
+    a modest number of them, and at most the budget of bytes (else OverBudget)."""
+    gets = [r for r in requests if r.method == "GET"]
+    sent, budget = sum(r.length for r in requests), video.budget(frame, block)
+    ranges = ", ".join(f"{r.range} ({r.length})" for r in gets)
+    print(f"\n{how}, {video.name} at {float(frame.seconds):.3f} s ({frame.place}), block {block}: {sent} bytes in "
+          f"{len(gets)} GETs and {len(requests) - len(gets)} other requests; budget {budget} = moov {video.moov} "
+          f"+ GOP {frame.gop} (dts-ordered {frame.dts_end - frame.keyframe_pos}) + 2 x {block}; "
+          f"{sent - budget:+d} vs budget\n  keyframe at {frame.keyframe_pos}, GOP to {frame.decoded_end}; "
+          f"GETs: {ranges}")
+    assert {r.path for r in requests} == {f"/{video.name}"}
+    assert all(r.range is not None and r.range.startswith("bytes=") for r in gets), ranges
+    assert all(r.length < video.size for r in gets), ranges
+    assert len(gets) <= math.ceil(budget / block) + REQUESTS_SLACK, ranges
+    if sent > budget:
+        raise OverBudget(f"{how} fetched {sent} bytes of {video.name} at {frame.place} with {block}-byte blocks, "
+                         f"{sent - budget} over the budget of {budget}: {ranges}")
+
+
+def cases(places: tuple[str, ...] = tuple(PLACES)) -> list[Any]:
+    """(layout, place, block) for each frame asked for."""
+    params = []
+    for layout in LAYOUTS:
+        for place in places:
+            for block_name, block in BLOCKS.items():
+                params.append(pytest.param(layout, place, block, id=f"{layout}-{place}-{block_name}"))
+    return params
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_video_is_large_with_its_index_where_the_layout_says(large_videos: dict[str, LargeVideo],
+                                                                  layout: str) -> None:
+    video = large_videos[layout]
+    assert video.size >= MIN_BYTES
+    if layout == "faststart":
+        assert video.boxes.index("moov") < video.boxes.index("mdat")
+    else:
+        assert video.boxes[-1] == "moov"
+    for frame in video.frames.values():
+        assert frame.keyframe_pos < video.size / 2 < frame.decoded_end + 10 * MB
+        assert frame.dts_end <= frame.decoded_end
+
+
+@pytest.mark.parametrize(("layout", "place", "block"), cases())
+def test_a_frame_from_the_library_costs_the_index_its_gop_and_two_blocks(
+    large_videos: dict[str, LargeVideo], origin: Origin, layout: str, place: str, block: int
+) -> None:
+    video = large_videos[layout]
+    frame = video.frames[place]
+    origin.reset()
+    settings = vframe.Settings(allow_private_urls=1, block_bytes=block)
+    result = vframe.grab(f"{origin.url}/{video.name}", frame.spec, settings)
+    requests = list(origin.requests)
+    assert result.time == frame.seconds
+    assert result.data == frame.local
+    check_origin(video, frame, block, requests, "vframe.grab")
+
+
+@pytest.mark.parametrize(("layout", "place", "block"), cases(("half-GOP",)))
+def test_a_frame_from_the_service_costs_the_index_its_gop_and_two_blocks(
+    large_videos: dict[str, LargeVideo], origin: Origin, servers: Servers, layout: str, place: str, block: int
+) -> None:
+    video = large_videos[layout]
+    frame = video.frames[place]
+    server = servers[block]
+    origin.reset()
+    with server.client() as client:
+        response = client.get(f"/{video.name}?{frame.spec}")
+    requests = list(origin.requests)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Vframe-Time"] == f"{float(frame.seconds):.3f}"
+    assert response.content == frame.local
+    check_origin(video, frame, block, requests, "vframe serve")
