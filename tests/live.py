@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -132,3 +135,31 @@ def live_server(root: Path, *flags: str, env: dict[str, str] | None = None) -> I
         if process.stdout is not None:
             process.stdout.close()
         log_path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def raw_request(server: LiveServer, target: str, method: str = "GET") -> RawResponse:
+    """Send `target` exactly as written (no client normalizing `..`, `%2e` or `//`) and read the answer."""
+    address = urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    length = int(headers.get("content-length", len(body)))
+    assert method == "HEAD" or len(body) == length, (len(body), length)
+    return RawResponse(int(status_line.split()[1]), headers, body)

@@ -52,14 +52,7 @@ def image(data: bytes, format: str) -> Image.Image:
 def faststart_truncated(source: Path, folder: Path) -> Path:
     """The video remuxed with its moov first, then cut a few bytes into its first frame: the
     container is readable, no frame is."""
-    remuxed = folder / "faststart.mp4"
-    with av.open(str(source)) as given, av.open(str(remuxed), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(given.streams.video[0])
-        for packet in given.demux(given.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.stream = stream
-            out.mux(packet)
+    remuxed = synth.remux_faststart(source, folder / "faststart.mp4")
     with av.open(str(remuxed)) as again:
         first = next(p for p in again.demux(video=0) if p.size)
         assert first.is_keyframe and first.pos is not None

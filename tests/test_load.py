@@ -23,7 +23,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import pytest
 from live import LiveServer, live_server
@@ -94,16 +93,6 @@ class Answer:
     problems: list[str]
 
 
-def faststart(source: Path, target: Path) -> None:
-    """The video remuxed with its index first, so that a cut file still opens."""
-    with av.open(str(source)) as given, av.open(str(target), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(given.streams.video[0])
-        for packet in given.demux(given.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Root:
     folder = tmp_path_factory.mktemp("load")
@@ -115,7 +104,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Root:
     (folder / "text.mp4").write_text("This is not a video.\n" * 50)
     sources = tmp_path_factory.mktemp("load-sources")
     whole = synth.make_video(sources / "whole.mp4", frames=72, fps=24, gop=24, bframes=2)
-    faststart(whole.path, sources / "faststart.mp4")
+    synth.remux_faststart(whole.path, sources / "faststart.mp4")
     data = (sources / "faststart.mp4").read_bytes()
     (folder / "cut-fast.mp4").write_bytes(data[: len(data) // 2])  # the index and the first half of the frames
     data = videos["a.mp4"].path.read_bytes()

@@ -50,17 +50,6 @@ class Tree:
     faststart: Path  # outside the root: v.mp4 with its index first, to truncate
 
 
-def faststart(source: Path, out: Path) -> Path:
-    """`source` remuxed with its moov first, so that a cut keeps the index (as in test_bad_input)."""
-    with av.open(str(source)) as given, av.open(str(out), "w", options={"movflags": "faststart"}) as remuxed:
-        stream = remuxed.add_stream_from_template(given.streams.video[0])
-        for packet in given.demux(given.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                remuxed.mux(packet)
-    return out
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     base = tmp_path_factory.mktemp("served")
@@ -79,7 +68,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     (root / "empty.mp4").write_bytes(b"")
     if (VIDEOS / AUDIO_ONLY).is_file():
         shutil.copyfile(VIDEOS / AUDIO_ONLY, root / "audio.mp4")
-    return Tree(root, made.path, slow.path, faststart(made.path, work / "faststart.mp4"))
+    return Tree(root, made.path, slow.path, synth.remux_faststart(made.path, work / "faststart.mp4"))
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,16 @@ sending them."""
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shutil
-import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
-from live import LiveServer, live_server
+from live import LiveServer, live_server, raw_request
 
 from vframe import synth
 
@@ -61,37 +59,6 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
 def server(tree: Tree) -> Iterator[LiveServer]:
     with live_server(tree.root, "--workers", "1") as running:
         yield running
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> object:
-        return json.loads(self.body)
-
-
-def raw_request(server: LiveServer, target: str, method: str = "GET") -> RawResponse:
-    """Send `target` exactly as written (no client normalizing `..` or `//`) and read the answer."""
-    address = urlsplit(server.url)
-    assert address.hostname is not None and address.port is not None
-    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", len(body)))
-    assert method == "HEAD" or len(body) == length, (len(body), length)
-    return RawResponse(int(status_line.split()[1]), headers, body)
 
 
 class Inotify:

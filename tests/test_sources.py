@@ -13,20 +13,18 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-import av
 import httpx
 import numpy as np
 import pytest
-from live import ROOT, LiveServer, live_server
+from live import ROOT, LiveServer, live_server, raw_request
 from origin import Origin, serve_origin
 from PIL import Image
 from s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
@@ -57,17 +55,6 @@ class Served:
     put: Callable[[str, bytes], None]  # write (or replace) the object under a key, as this source stores it
 
 
-def faststart(source: Path, out: Path) -> Path:
-    """`source` remuxed with its moov first (as tests/test_server.py does)."""
-    with av.open(str(source)) as given, av.open(str(out), "w", options={"movflags": "faststart"}) as remuxed:
-        stream = remuxed.add_stream_from_template(given.streams.video[0])
-        for packet in given.demux(given.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                remuxed.mux(packet)
-    return out
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Folder:
     base = tmp_path_factory.mktemp("sources")
@@ -78,7 +65,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Folder:
                              bframes=2).path
     data = video.read_bytes()
     assert data.find(b"moov") > data.find(b"mdat") > 0, "PyAV writes the index last: v.mp4 is moov-at-end"
-    fast = faststart(video, root / "faststart.mp4").read_bytes()
+    fast = synth.remux_faststart(video, root / "faststart.mp4").read_bytes()
     assert 0 < fast.find(b"moov") < fast.find(b"mdat")
     slow = synth.make_video(work / "slow.mp4", codec="libx264", frames=24, fps=12, width=320, height=240, gop=12,
                             bframes=2).path
@@ -169,19 +156,9 @@ def index(response: httpx.Response) -> int:
 
 
 def raw_get(server: LiveServer, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    """`target` sent exactly as written (no client tidying `..`, `%2e` or `//`): status, headers, body."""
-    address = urlsplit(server.url)
-    assert address.hostname is not None and address.port is not None
-    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, body
+    """`target` sent exactly as written: status, headers, body."""
+    response = raw_request(server, target, method)
+    return response.status, response.headers, response.body
 
 
 def settled_count(origin: Origin, path: str | None = None) -> int:

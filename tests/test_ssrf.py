@@ -13,11 +13,9 @@ reaches the network."""
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from live import ROOT, LiveServer, live_server
+from live import ROOT, LiveServer, live_server, raw_request
 from origin import Origin, serve_origin
 
 import vframe
@@ -86,17 +84,8 @@ def hostport(origin: Origin) -> str:
 
 def raw(server: LiveServer, target: str) -> tuple[int, object]:
     """`target` sent exactly as written (no client tidying it): the status and the JSON body."""
-    address = urlsplit(server.url)
-    assert address.hostname is not None and address.port is not None
-    request = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return status, json.loads(body) if status != 200 else None
+    response = raw_request(server, target)
+    return response.status, response.json() if response.status != 200 else None
 
 
 def assert_only_under_base(origin: Origin) -> None:

@@ -46,6 +46,17 @@ class SynthVideo:
     height: int
 
 
+def remux_faststart(source: Path, out: Path) -> Path:
+    """`source`'s video stream remuxed without re-encoding, with its index (moov) first."""
+    with av.open(str(source)) as given, av.open(str(out), "w", options={"movflags": "faststart"}) as remuxed:
+        stream = remuxed.add_stream_from_template(given.streams.video[0])
+        for packet in given.demux(given.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                remuxed.mux(packet)
+    return out
+
+
 def _checksum(data: int) -> int:
     """4-bit check of a 12-bit index: XOR of its nibbles and a salt."""
     return (data ^ data >> 4 ^ data >> 8 ^ _CHECK_SALT) & 0xF
