@@ -57,6 +57,16 @@ class Origin:
     def count(self, path: str | None = None) -> int:
         return sum(1 for r in self.requests if path is None or r.path == path)
 
+    def settled_count(self, path: str | None = None) -> int:
+        """The count of requests (to `path`) once it stops changing: a request is recorded just
+        after its answer is sent, so a client may hold the answer before it is counted."""
+        last, since = self.count(path), time.monotonic()
+        while time.monotonic() - since < 0.05:
+            time.sleep(0.01)
+            if (now := self.count(path)) != last:
+                last, since = now, time.monotonic()
+        return last
+
 
 def _etag(data: bytes) -> str:
     return '"' + hashlib.sha1(data).hexdigest()[:20] + '"'

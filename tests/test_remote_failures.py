@@ -122,17 +122,6 @@ def assert_serves(server: LiveServer, target: str = FRAME, shown: int | None = 2
     return response
 
 
-def settled_count(origin: Origin, path: str | None = None) -> int:
-    """The origin's count of requests (to `path`) once it stops changing: the origin records an answer
-    just after sending it, so a client may hold the answer before the origin has counted it."""
-    last, since = origin.count(path), time.monotonic()
-    while time.monotonic() - since < 0.05:
-        time.sleep(0.01)
-        if (now := origin.count(path)) != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 @contextmanager
 def origin_at(root: Path, port: int) -> Iterator[Origin]:
     """tests/origin.py's origin, on a given port."""
@@ -163,7 +152,7 @@ def test_origin_gone_is_404(server: LiveServer, origin: Origin, status: int) -> 
 def test_missing_at_the_origin_is_404(server: LiveServer, origin: Origin) -> None:
     assert_error(get(server, "/nope.mp4?vframe/jpg/offset/1"), 404, "no such video")
     assert_error(get(server, "/sub/nope.mp4"), 404, "no such video")
-    assert settled_count(origin, "/nope.mp4") == origin.count("/sub/nope.mp4") == 1  # a 404 is not retried
+    assert origin.settled_count("/nope.mp4") == origin.count("/sub/nope.mp4") == 1  # a 404 is not retried
     assert_serves(server)
 
 
@@ -174,7 +163,7 @@ def test_missing_at_the_origin_is_404(server: LiveServer, origin: Origin) -> Non
 def test_origin_5xx_is_502_after_bounded_retries(server: LiveServer, origin: Origin, status: int) -> None:
     origin.faults.status = status
     assert_error(get(server), 502, "origin", str(status))
-    attempts = settled_count(origin)
+    attempts = origin.settled_count()
     assert 1 <= attempts <= 3, origin.requests
     assert {(r.method, r.path) for r in origin.requests} == {("HEAD", "/v.mp4")}
     origin.reset()
@@ -192,13 +181,13 @@ def test_connection_refused_is_502(folder: Path) -> None:
             closed.close()
             with origin_at(folder, port) as origin:
                 assert_serves(server)
-                assert settled_count(origin, "/v.mp4") > 0
+                assert origin.settled_count("/v.mp4") > 0
 
 
 def test_body_cut_short_is_502(server: LiveServer, origin: Origin) -> None:
     origin.faults.cut_short = True
     assert_error(get(server), 502, "origin")
-    settled_count(origin)
+    origin.settled_count()
     gets = [r for r in origin.requests if r.method == "GET"]
     assert 1 <= len(gets) <= 3 and all(r.range for r in gets), origin.requests  # retried, boundedly
     origin.reset()
@@ -223,11 +212,11 @@ def test_redirect_is_502_and_never_followed(server: LiveServer, origin: Origin, 
     origin.faults.redirect_to = f"{elsewhere.url}/v.mp4"
     assert_error(get(server), 502, "redirect")
     assert_error(get(server, "/v.mp4"), 502, "redirect")
-    assert settled_count(origin, "/v.mp4") >= 2
-    assert settled_count(elsewhere) == 0
+    assert origin.settled_count("/v.mp4") >= 2
+    assert elsewhere.settled_count() == 0
     origin.reset()
     assert_serves(server)
-    assert settled_count(elsewhere) == 0
+    assert elsewhere.settled_count() == 0
 
 
 def test_object_replaced_mid_request_is_502(server: LiveServer, origin: Origin) -> None:
@@ -284,7 +273,7 @@ def test_origin_refusing_head_still_works(server: LiveServer, origin: Origin) ->
     origin.faults.no_head = True
     response = assert_serves(server)
     assert response.content == expected
-    settled_count(origin)
+    origin.settled_count()
     assert ("HEAD", None) in {(r.method, r.range) for r in origin.requests}
     assert ("GET", "bytes=0-0") in {(r.method, r.range) for r in origin.requests}
     plain = get(server, "/v.mp4", method="GET")

@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,17 +160,6 @@ def raw_get(server: LiveServer, target: str, method: str = "GET") -> tuple[int, 
     return response.status, response.headers, response.body
 
 
-def settled_count(origin: Origin, path: str | None = None) -> int:
-    """The origin's count of requests (to `path`) once it stops changing: the origin records an answer
-    just after sending it, so a client may hold the answer before the origin has counted it."""
-    last, since = origin.count(path), time.monotonic()
-    while time.monotonic() - since < 0.05:
-        time.sleep(0.01)
-        if (now := origin.count(path)) != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 def environment(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VFRAME_", "AWS_"))}
     return {**env, **extra}
@@ -186,7 +174,7 @@ def test_each_source_reads_where_it_says(served: Served, local: httpx.Client, or
     target = "/v.mp4?vframe/png/offset/0.125/w/40"
     origin.reset()
     assert served.client.get(target).status_code == 200
-    assert (settled_count(origin, "/v.mp4") > 0) == (served.name == "http")
+    assert (origin.settled_count("/v.mp4") > 0) == (served.name == "http")
     s3.put(bucket, PREFIX + "only-in-s3.mp4", (folder.root / "v.mp4").read_bytes())
     only = served.client.get("/only-in-s3.mp4?vframe/jpg/offset/0")
     assert only.status_code == (200 if served.name == "s3" else 404)

@@ -18,7 +18,6 @@ import posixpath
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -95,17 +94,6 @@ def assert_only_under_base(origin: Origin) -> None:
         assert posixpath.normpath(path).startswith("/base/") and "\\" not in path, request
 
 
-def settled_count(origin: Origin, path: str | None = None) -> int:
-    """The origin's count of requests (to `path`) once it stops changing: the origin records an answer
-    just after sending it, so a client may hold the answer before the origin has counted it."""
-    last, since = origin.count(path), time.monotonic()
-    while time.monotonic() - since < 0.05:
-        time.sleep(0.01)
-        if (now := origin.count(path)) != last:
-            last, since = now, time.monotonic()
-    return last
-
-
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("VFRAME_")}
     return subprocess.run([sys.executable, "-m", "vframe", *args], cwd=ROOT, env={**environ, **env},
@@ -156,16 +144,16 @@ def test_keys_cannot_leave_the_base(server: LiveServer, origin: Origin, canary: 
                                     spec: str) -> None:
     status, body = raw(server, key.format(canary=hostport(canary)) + spec)
     assert (status, body) == (404, NOT_FOUND)
-    assert settled_count(canary) == 0
+    assert canary.settled_count() == 0
     assert_only_under_base(origin)
 
 
 def test_the_base_itself_is_reachable(server: LiveServer, origin: Origin, canary: Origin) -> None:
     """The control: a plain key does reach the origin, under the base."""
     assert raw(server, "/v.mp4" + SPEC)[0] == 200
-    assert settled_count(origin, "/base/v.mp4") >= 2  # HEAD, then ranged GETs
+    assert origin.settled_count("/base/v.mp4") >= 2  # HEAD, then ranged GETs
     assert_only_under_base(origin)
-    assert settled_count(canary) == 0
+    assert canary.settled_count() == 0
 
 
 # -- (2) redirects ---------------------------------------------------------------------------
@@ -176,8 +164,8 @@ def test_origin_redirect_to_the_canary_is_not_followed(server: LiveServer, origi
     for target in ("/v.mp4" + SPEC, "/v.mp4"):
         status, body = raw(server, target)
         assert status == 502 and "redirect" in str(body), body
-    assert settled_count(origin) >= 2
-    assert settled_count(canary) == 0
+    assert origin.settled_count() >= 2
+    assert canary.settled_count() == 0
 
 
 def test_url_redirect_to_the_canary_is_not_followed(origin: Origin, canary: Origin) -> None:
@@ -185,7 +173,7 @@ def test_url_redirect_to_the_canary_is_not_followed(origin: Origin, canary: Orig
     origin.faults.redirect_to = f"{canary.url}/x.mp4"
     with pytest.raises(vframe.UpstreamFailed, match="redirect"):
         vframe.grab(f"{origin.url}/base/v.mp4", "vframe/jpg/offset/0", vframe.Settings(allow_private_urls=1))
-    assert settled_count(origin) == 1 and settled_count(canary) == 0
+    assert origin.settled_count() == 1 and canary.settled_count() == 0
 
 
 # -- (3) http(s) inputs that resolve to this machine or a private network --------------------
@@ -221,7 +209,7 @@ def test_library_refuses_private_urls(canary: Origin) -> None:
                 call(url, *(["vframe/jpg/offset/0"] if call is vframe.grab else []))
             assert named in refused.value.message, (url, refused.value.message)
             assert "VFRAME_ALLOW_PRIVATE_URLS" in refused.value.message
-    assert settled_count(canary) == 0
+    assert canary.settled_count() == 0
 
 
 @pytest.mark.parametrize("which", [0, 3, 7])  # loopback, the cloud metadata address, a decimal IP
@@ -235,7 +223,7 @@ def test_cli_refuses_private_urls(canary: Origin, tmp_path: Path, which: int) ->
     message = done.stderr.decode()
     assert message.startswith("vframe: ") and message.count("\n") == 1 and named in message, message
     assert done.stdout == b"" and not out.exists()
-    assert settled_count(canary) == 0
+    assert canary.settled_count() == 0
 
 
 def test_allowed_private_url_is_fetched(canary: Origin, video: Path, tmp_path: Path) -> None:
@@ -246,6 +234,6 @@ def test_allowed_private_url_is_fetched(canary: Origin, video: Path, tmp_path: P
     assert done.returncode == 0, done.stderr
     expected = vframe.grab(video, "vframe/jpg/offset/0").data
     assert out.read_bytes() == expected
-    assert settled_count(canary, "/x.mp4") >= 2
+    assert canary.settled_count("/x.mp4") >= 2
     allowed = vframe.grab(f"{canary.url}/x.mp4", "vframe/jpg/offset/0", vframe.Settings(allow_private_urls=1))
     assert allowed.data == expected
