@@ -33,9 +33,6 @@ class Budget:
         self.max_fetch_bytes = settings.max_fetch_bytes
         self.fetch_seconds = 0.0  # spent waiting for an origin or S3
 
-    def seconds_left(self) -> float:
-        return self.deadline - time.monotonic()
-
     def check_fetch_time(self) -> None:
         """While fetching from an origin, the deadline is the origin's fault: 504, not 599."""
         if time.monotonic() > self.deadline:

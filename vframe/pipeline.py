@@ -54,8 +54,8 @@ def grab(
         geometry = picture.plan(found.frame, sample_aspect(video), frame_spec, settings)
         image = picture.render(found.frame, geometry, previous=found.previous, next=found.next)
         clock.lap("decode")
-        if hasattr(video.reader, "fetch_seconds"):  # a remote video: time waiting for the origin, within the above
-            clock.seconds["fetch"] = video.reader.fetch_seconds
+        if budget.fetch_seconds:  # a remote video: time waiting for the origin, within the above
+            clock.seconds["fetch"] = budget.fetch_seconds
     budget.check_time()
     data = picture.encode(image, frame_spec.format, settings)
     clock.lap("encode")

@@ -155,9 +155,6 @@ class WorkerPool:
     def queued(self) -> int:
         return self._queue.qsize()
 
-    def pids(self) -> list[int]:
-        return [worker.pid for worker in self.workers if worker is not None]
-
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         starting = [loop.run_in_executor(self._threads, Worker, self.settings) for _ in range(self.size)]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import BinaryIO, cast
+from typing import BinaryIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -27,27 +27,27 @@ from ..errors import Forbidden, SourceNotFound, UpstreamFailed, UpstreamTimeout
 from ..limits import Budget
 from ..settings import Settings
 from .keys import NOT_FOUND, check_key
-from .ranged import RangedReader
+from .ranged import open_ranged
 
 _RETRIES = 2
 _BACKOFF_SECONDS = (0.1, 0.4)
 _GONE = {403, 404, 410}
 
-_clients: dict[tuple[float, bool], httpx.Client] = {}
+_clients: dict[float, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
 
-def client(timeout: float, verify: bool = True) -> httpx.Client:
+def client(timeout: float) -> httpx.Client:
     """One connection pool per process and timeout: keep-alive connections reused across requests."""
     with _clients_lock:
-        found = _clients.get((timeout, verify))
+        found = _clients.get(timeout)
         if found is None:
             found = httpx.Client(
-                timeout=httpx.Timeout(timeout), follow_redirects=False, verify=verify, trust_env=False,
+                timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
                 headers={"User-Agent": "vframe", "Accept-Encoding": "identity"},
             )
-            _clients[(timeout, verify)] = found
+            _clients[timeout] = found
         return found
 
 
@@ -77,9 +77,7 @@ class HttpObject:
         return _http_date(self.last_modified)
 
     def open(self, budget: Budget | None = None) -> BinaryIO:
-        reader = RangedReader(self.size, self.fetch, budget, block_bytes=self.block_bytes,
-                              keep_bytes=64 * self.block_bytes)
-        return cast(BinaryIO, reader)
+        return open_ranged(self.size, self.fetch, budget, self.block_bytes)
 
     def fetch(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of this version of the object."""

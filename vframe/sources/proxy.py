@@ -8,23 +8,16 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Executor
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import VframeError
+from . import Source
 
 log = logging.getLogger("vframe.proxy")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK_BYTES = 1024 * 1024
-
-
-class Fetchable(Protocol):
-    @property
-    def size(self) -> int: ...
-
-    def fetch(self, start: int, end: int) -> bytes: ...
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
@@ -47,7 +40,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
 
 
 def remote_video(
-    source: Fetchable, request: Request, media_type: str, headers: Mapping[str, str], executor: Executor
+    source: Source, request: Request, media_type: str, headers: Mapping[str, str], executor: Executor
 ) -> Response:
     size = source.size
     wanted = byte_range(request.headers.get("range"), size)

@@ -13,6 +13,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from ..errors import UpstreamFailed, VframeError
 from ..limits import Budget
@@ -42,9 +43,6 @@ class RangedReader(io.RawIOBase):
         self._extents: list[_Extent] = []
         self._position = 0
         self._tick = 0
-        self.requests = 0
-        self.bytes_fetched = 0
-        self.fetch_seconds = 0.0
         self.failure: VframeError | None = None  # the fetch that failed, if one did
 
     def readable(self) -> bool:
@@ -94,33 +92,30 @@ class RangedReader(io.RawIOBase):
     def _fetch_at(self, position: int) -> _Extent:
         following = min((extent.start for extent in self._extents if extent.start > position), default=self.size)
         end = min(position + self._block, following, self.size)
-        if self._budget is not None:
-            try:
-                self._budget.check_fetch_time()
-                self._budget.spend_fetch_bytes(end - position)
-            except VframeError as error:
-                self.failure = error
-                raise
         started = time.perf_counter()
         try:
+            if self._budget is not None:
+                self._budget.check_fetch_time()
+                self._budget.spend_fetch_bytes(end - position)
             data = self._fetch(position, end)
+            if len(data) != end - position:
+                raise UpstreamFailed("The video's origin sent a different number of bytes than asked for.")
         except VframeError as error:
             # FFmpeg may read again after a failed read, or take it for the end of the data; either
             # way the failure is kept here, later reads see the end, and the pipeline raises it.
             self.failure = error
             raise
         finally:
-            spent = time.perf_counter() - started
-            self.fetch_seconds += spent
             if self._budget is not None:
-                self._budget.fetch_seconds += spent
-        self.requests += 1
-        self.bytes_fetched += len(data)
-        if len(data) != end - position:
-            raise UpstreamFailed("The video's origin sent a different number of bytes than asked for.")
+                self._budget.fetch_seconds += time.perf_counter() - started
         self._tick += 1
         extent = _Extent(position, data, self._tick)
         self._extents.append(extent)
         while sum(len(kept.data) for kept in self._extents) > self._keep and len(self._extents) > 1:
             self._extents.remove(min(self._extents, key=lambda kept: kept.used))
         return extent
+
+
+def open_ranged(size: int, fetch: Fetch, budget: Budget | None, block_bytes: int) -> BinaryIO:
+    """A RangedReader for a remote object, keeping up to 64 blocks of what it fetched."""
+    return cast(BinaryIO, RangedReader(size, fetch, budget, block_bytes=block_bytes, keep_bytes=64 * block_bytes))

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
@@ -23,7 +23,7 @@ from ..errors import SourceNotFound, UpstreamFailed, UpstreamTimeout
 from ..limits import Budget
 from ..settings import Settings
 from .keys import NOT_FOUND, check_key
-from .ranged import RangedReader
+from .ranged import open_ranged
 
 _GONE = {"404", "403", "NoSuchKey", "NotFound", "NoSuchBucket", "AccessDenied", "Forbidden", "InvalidObjectState"}
 _CHANGED = {"412", "PreconditionFailed"}
@@ -74,9 +74,7 @@ class S3Object:
         return self.last_modified
 
     def open(self, budget: Budget | None = None) -> BinaryIO:
-        reader = RangedReader(self.size, self.fetch, budget, block_bytes=self.block_bytes,
-                              keep_bytes=64 * self.block_bytes)
-        return cast(BinaryIO, reader)
+        return open_ranged(self.size, self.fetch, budget, self.block_bytes)
 
     def fetch(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of this version of the object."""
