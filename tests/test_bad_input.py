@@ -351,6 +351,24 @@ def test_frame_threads_keep_the_frame_before_the_cut(layouts: dict[str, Layout],
     assert result.time == 0
 
 
+@pytest.mark.parametrize("codec", ["snow", "msvideo1"])
+def test_a_decoder_outside_the_allowed_list_is_refused_before_decoding(codec: str, tmp_path: Path) -> None:
+    """FFmpeg decodes these (the sequential read below proves it); vframe refuses them: 415, naming the codec."""
+    path = tmp_path / f"{codec}.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = stream.codec_context.codec.video_formats[0].name
+        for index in range(5):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 40, np.uint8), format="rgb24")
+            container.mux(stream.encode(picture.reformat(format=stream.pix_fmt)))
+        container.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        assert len(list(container.decode(video=0))) == 5
+    with pytest.raises(Unsupported, match=rf"codec \({codec}\) is not one this server decodes"):
+        vframe.grab(path, "vframe/jpg/offset/0")
+
+
 def test_library_still_works_after_everything(synthetic: Synthetic) -> None:
     assert_still_works(synthetic)
     source = synthetic["h264_bframes.mp4"]

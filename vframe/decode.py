@@ -34,6 +34,18 @@ ALLOWED_DEMUXERS = ",".join(
         "mp3", "aac", "ac3", "eac3", "flac", "wav", "aiff", "amr",
     ]
 )
+# Decoders a video may be decoded with: the codecs of real-world video files. FFmpeg has some
+# 200 more (old game and screen-capture codecs and the like), rarely used, little exercised and
+# the usual home of decoder bugs; a video in one of them is refused (415) before it is decoded.
+ALLOWED_DECODERS = frozenset(
+    {
+        "h264", "hevc", "vvc", "vp8", "vp9", "libvpx", "libvpx-vp9", "libdav1d", "av1",
+        "mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v1", "msmpeg4v2", "h261", "h263", "h263i",
+        "h263p", "flv", "vp6", "vp6a", "vp6f", "theora", "vc1", "wmv1", "wmv2", "wmv3", "rv10", "rv20",
+        "rv30", "rv40", "svq1", "svq3", "mjpeg", "dvvideo", "prores", "dnxhd", "cfhd", "hap", "ffv1",
+        "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "qtrle", "rpza", "cinepak", "cavs",
+    }
+)
 # VP8/VP9 alpha travels beside the picture (Matroska BlockAdditional): only libvpx decodes it.
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 # libvpx does not flag the frames it decodes from keyframes; it has no delay (one packet, one
@@ -41,6 +53,7 @@ ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 UNFLAGGED_KEYFRAMES = set(ALPHA_DECODERS.values())
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)  # "from before the first frame"
+_ANALYZE_MICROSECONDS = 5_000_000  # of stream time FFmpeg may read to find the streams (its default, pinned)
 _MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decoding from the start
 # Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
 # and raw elementary streams): exact only when read from the start.
@@ -137,6 +150,7 @@ class Video:
                     "format_whitelist": ALLOWED_DEMUXERS,
                     "protocol_whitelist": "none",
                     "probesize": str(self.settings.probe_bytes),
+                    "analyzeduration": str(_ANALYZE_MICROSECONDS),
                 },
                 io_open=_refuse_nested_open,
             )
@@ -153,6 +167,8 @@ class Video:
         context = self.stream.codec_context
         if context is None or context.codec is None:
             raise Unsupported("The video's codec is not one vframe can decode.")
+        if context.name not in ALLOWED_DECODERS:
+            raise Unsupported(f"The video's codec ({context.name}) is not one this server decodes.")
         check_frame_pixels(context.width, context.height, self.settings)
         alpha_decoder = ALPHA_DECODERS.get(context.name)
         if alpha_decoder and self.stream.metadata.get("alpha_mode") == "1":
