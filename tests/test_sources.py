@@ -310,6 +310,16 @@ def test_plain_video_range_past_the_end(served: Served, folder: Folder) -> None:
     response = served.client.get("/v.mp4", headers={"Range": f"bytes={size}-"})
     assert response.status_code == 416
     assert response.headers["content-range"] == f"bytes */{size}"
+    assert response.headers["content-type"] == "application/json" and "past the end" in response.json()["error"]
+
+
+@pytest.mark.parametrize("range_", ["bytes=0-9,20-29", "bytes=x-y", "items=0-9", "bytes=-"])
+def test_plain_video_ranges_it_does_not_serve_give_the_whole_video(served: Served, folder: Folder,
+                                                                   range_: str) -> None:
+    """Several ranges, or a malformed Range header, are ignored (RFC 9110 14.2): the whole video, 200."""
+    response = served.client.get("/v.mp4", headers={"Range": range_})
+    assert response.status_code == 200
+    assert response.content == (folder.root / "v.mp4").read_bytes()
 
 
 # -- ETags and versions ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from . import ENGINE_VERSION
@@ -43,8 +43,8 @@ from .metrics import CONTENT_TYPE, Metrics
 from .pipeline import Grab
 from .settings import Settings
 from .signing import Signer
-from .sources import Library, LocalFile, LocalFolder, Source, library
-from .sources.proxy import remote_video
+from .sources import Library, LocalFolder, Source, library
+from .sources.proxy import relay_video
 from .spec import FrameSpec, parse
 from .workers import WorkerPool
 
@@ -206,8 +206,8 @@ class Service:
             task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
 
     def video(self, source: Source, request: Request, path: str) -> Response:
-        """The video itself, as stored: Range, If-Range, HEAD, ETag, 304. From disk with Starlette's
-        FileResponse; from an origin or S3 relayed range by range, never held whole."""
+        """The video itself, as stored: Range, If-Range, HEAD, ETag, 304; relayed block by block from
+        any source (never held whole), so that every source answers ranges alike."""
         etag = '"' + _digest(source.identity, source.validator) + '"'
         headers = {"ETag": etag, "Cache-Control": self._cache_control()}
         if source.modified is not None:
@@ -215,9 +215,7 @@ class Service:
         if not_modified(request.headers, etag, source.modified):
             return Response(status_code=304, headers=headers)
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        if isinstance(source, LocalFile):
-            return FileResponse(source.path, media_type=media_type, headers=headers)
-        return remote_video(source, request, media_type, headers, self._lookups)
+        return relay_video(source, request, media_type, headers, self._lookups)
 
     def health(self) -> Response:
         status = self.pool.status() if self.pool is not None else {"workers_ready": 0}

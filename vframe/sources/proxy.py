@@ -1,5 +1,6 @@
-"""`GET /<key>` for a video at an origin or in S3: the bytes relayed as stored, one block at a
-time (never the whole video in memory), with a single byte range honoured as players ask for it."""
+"""`GET /<key>`: the video's bytes relayed as stored, one block at a time (never the whole video
+in memory), from a file, an origin or S3 alike, with a single byte range honoured as players ask
+for it."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
-def remote_video(
+def relay_video(
     source: Source, request: Request, media_type: str, headers: Mapping[str, str], executor: Executor
 ) -> Response:
     size = source.size
