@@ -65,8 +65,8 @@ from PIL import Image
 import vframe
 from vframe import synth
 
-WIDTH, HEIGHT, FPS, GOP, BFRAMES, CLIP_FRAMES = 1280, 720, 24, 48, 2, 96
-NOISE = 12  # +-12 of grain on the luma: ~200 kB a frame at CRF 18
+WIDTH, HEIGHT, FPS, GOP = synth.LARGE_WIDTH, synth.LARGE_HEIGHT, synth.LARGE_FPS, synth.LARGE_GOP
+BFRAMES, CLIP_FRAMES, NOISE = synth.LARGE_BFRAMES, synth.LARGE_CLIP_FRAMES, synth.LARGE_NOISE
 MIN_BYTES = 200 * 1000**2
 LAYOUTS = {"moov last": {}, "faststart": {"movflags": "faststart"}}
 OUT_SIZE = (480, 360)
@@ -113,55 +113,6 @@ def video_path(cache: Path, layout: str) -> Path:
                     f"-{MIN_BYTES // 1000**2}MB.mp4")
 
 
-def clip_picture(index: int, grain: np.ndarray) -> np.ndarray:
-    """Frame `index` of the clip as yuv420p planes (BT.601, limited range; vframe.synth's picture of its
-    index, grain on the luma), converted in integers so that the encoder's input is the same everywhere."""
-    rgb = synth.index_pattern(index, WIDTH, HEIGHT).astype(np.int32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    luma = 16 + ((16829 * r + 33039 * g + 6416 * b + 32768) >> 16) + grain
-    quads = rgb[0::2, 0::2] + rgb[1::2, 0::2] + rgb[0::2, 1::2] + rgb[1::2, 1::2]
-    r, g, b = quads[..., 0], quads[..., 1], quads[..., 2]
-    cb = 128 + ((-9714 * r - 19070 * g + 28784 * b + 131072) >> 18)
-    cr = 128 + ((28784 * r - 24103 * g - 4681 * b + 131072) >> 18)
-    planes: np.ndarray = np.clip(np.concatenate([luma.ravel(), cb.ravel(), cr.ravel()]), 0, 255)
-    return planes.astype(np.uint8).reshape(HEIGHT * 3 // 2, WIDTH)
-
-
-def encode_clip(path: Path) -> None:
-    rng = np.random.default_rng(SEED)
-    grain = [rng.integers(-NOISE, NOISE + 1, size=(HEIGHT, WIDTH), dtype=np.int32) for _ in range(7)]
-    options = {"preset": "veryfast", "crf": "18", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0",
-               "bf": str(BFRAMES), "threads": "4", "x264-params": "b-adapt=0"}
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options=options)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for index in range(CLIP_FRAMES):
-            frame = av.VideoFrame.from_ndarray(clip_picture(index, grain[index % len(grain)]), format="yuv420p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-
-
-def repeat_clip(clip: Path, out: Path, options: dict[str, str]) -> None:
-    """The clip's packets muxed again and again, timestamps shifted by its duration each time, until
-    MIN_BYTES of them are written. The clip is whole closed GOPs: keyframes stay every GOP frames."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        packets = [(bytes(p), sample(p)) for p in source.demux(stream) if p.size]
-        span = max(s.pts + s.duration for _, s in packets) - min(s.pts for _, s in packets)
-        tick = stream.time_base
-        assert tick is not None
-        rounds = -(-MIN_BYTES // sum(len(data) for data, _ in packets))
-        with av.open(str(out), "w", format="mp4", options=options) as remuxed:
-            copy = remuxed.add_stream_from_template(stream)
-            for round_ in range(rounds):
-                for data, s in packets:
-                    packet = av.Packet(data)
-                    packet.pts, packet.dts, packet.duration = s.pts + round_ * span, s.dts + round_ * span, s.duration
-                    packet.time_base, packet.is_keyframe, packet.stream = tick, s.key, copy
-                    remuxed.mux(packet)
-
-
 def moov_size(path: Path) -> int:
     """The size of the top-level moov box (64-bit sizes and size 0, to the end, understood)."""
     size, position = path.stat().st_size, 0
@@ -187,12 +138,10 @@ def ensure_large_videos(cache: Path) -> tuple[dict[str, LargeVideo], float | Non
               flush=True)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="vframe-bench-remote-", dir=cache) as tmp:
-            clip = Path(tmp) / "clip.mp4"
-            encode_clip(clip)
-            for layout, options in LAYOUTS.items():
-                partial = Path(tmp) / "partial.mp4"
-                repeat_clip(clip, partial, options)
-                partial.replace(paths[layout])
+            partial = {Path(tmp) / f"partial-{index}.mp4": options for index, options in enumerate(LAYOUTS.values())}
+            synth.make_large_mp4s(partial, MIN_BYTES, Path(tmp))
+            for built, path in zip(partial, paths.values(), strict=True):
+                built.replace(path)
         took = time.perf_counter() - started
     videos = {}
     for layout, path in paths.items():

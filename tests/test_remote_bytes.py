@@ -47,7 +47,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import av
 import av.video.stream
-import numpy as np
 import origin as origin_module
 import pytest
 from live import LiveServer, live_server
@@ -62,8 +61,7 @@ DEFAULT_BLOCK = vframe.Settings().block_bytes
 SMALL_BLOCK = 262_144
 BLOCKS = {"default-block": DEFAULT_BLOCK, "256k-block": SMALL_BLOCK}
 LAYOUTS = {"moov-last": {}, "faststart": {"movflags": "faststart"}}
-WIDTH, HEIGHT, FPS, GOP, CLIP_FRAMES = 1280, 720, 24, 48, 96
-NOISE = 12  # +-12 of grain on the luma: ~200 kB a frame at CRF 18
+FPS, GOP = synth.LARGE_FPS, synth.LARGE_GOP
 BUILD = "v2"  # change whenever the video built changes, so that a worker never reuses an old one
 PLACES = {"keyframe": 0, "quarter-GOP": GOP // 4, "half-GOP": GOP // 2}  # frames after the middle GOP's keyframe
 OUT = "w/480/h/360"
@@ -134,58 +132,6 @@ def time_base(stream: av.video.stream.VideoStream) -> Fraction:
 # -- building the video ---------------------------------------------------------------------------
 
 
-def clip_picture(index: int, grain: np.ndarray) -> np.ndarray:
-    """Frame `index` of the clip as yuv420p planes (BT.601, limited range; vframe.synth's picture of
-    its index, grain on the luma), converted in integers here so that the encoder's input, and with
-    a fixed thread count its output, is the same on every machine."""
-    rgb = synth.index_pattern(index, WIDTH, HEIGHT).astype(np.int32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    luma = 16 + ((16829 * r + 33039 * g + 6416 * b + 32768) >> 16) + grain
-    quads = rgb[0::2, 0::2] + rgb[1::2, 0::2] + rgb[0::2, 1::2] + rgb[1::2, 1::2]
-    r, g, b = quads[..., 0], quads[..., 1], quads[..., 2]
-    cb = 128 + ((-9714 * r - 19070 * g + 28784 * b + 131072) >> 18)
-    cr = 128 + ((28784 * r - 24103 * g - 4681 * b + 131072) >> 18)
-    planes: np.ndarray = np.clip(np.concatenate([luma.ravel(), cb.ravel(), cr.ravel()]), 0, 255)
-    return planes.astype(np.uint8).reshape(HEIGHT * 3 // 2, WIDTH)
-
-
-def encode_clip(path: Path) -> None:
-    """A short, heavy H.264 clip: each frame shows its index under seeded grain."""
-    rng = np.random.default_rng(20240601)
-    grain = [rng.integers(-NOISE, NOISE + 1, size=(HEIGHT, WIDTH), dtype=np.int32) for _ in range(7)]
-    options = {"preset": "veryfast", "crf": "18", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0",
-               "bf": "2", "threads": "4", "x264-params": "b-adapt=0"}
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options=options)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for index in range(CLIP_FRAMES):
-            frame = av.VideoFrame.from_ndarray(clip_picture(index, grain[index % len(grain)]), format="yuv420p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-
-
-def repeat_clip(clip: Path, out: Path, min_bytes: int, options: dict[str, str]) -> None:
-    """The clip's packets muxed again and again, timestamps shifted by the clip's duration each
-    time, until at least `min_bytes` of them are written. The clip holds whole closed GOPs, so
-    the keyframes stay every GOP frames."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        packets = [(bytes(p), sample(p)) for p in source.demux(stream) if p.size]
-        span = max(s.pts + s.duration for _, s in packets) - min(s.pts for _, s in packets)
-        tick = stream.time_base
-        assert tick is not None
-        rounds = -(-min_bytes // sum(len(data) for data, _ in packets))
-        with av.open(str(out), "w", format="mp4", options=options) as remuxed:
-            copy = remuxed.add_stream_from_template(stream)
-            for round_ in range(rounds):
-                for data, s in packets:
-                    packet = av.Packet(data)
-                    packet.pts, packet.dts, packet.duration = s.pts + round_ * span, s.dts + round_ * span, s.duration
-                    packet.time_base, packet.is_keyframe, packet.stream = tick, s.key, copy
-                    remuxed.mux(packet)
-
-
 def top_level_boxes(path: Path) -> list[tuple[str, int, int]]:
     """(type, position, size) of each top-level MP4 box, 64-bit sizes and size 0 (to the end) included."""
     boxes, size = [], path.stat().st_size
@@ -249,11 +195,7 @@ def build(folder: Path) -> dict[str, Path]:
     paths = {layout: folder / f"big-{layout}.mp4" for layout in LAYOUTS}
     done = folder / f"built-{BUILD}"
     if not done.exists():
-        clip = folder / "clip.mp4"
-        encode_clip(clip)
-        for layout, options in LAYOUTS.items():
-            repeat_clip(clip, paths[layout], MIN_BYTES, options)
-        clip.unlink()
+        synth.make_large_mp4s({paths[layout]: options for layout, options in LAYOUTS.items()}, MIN_BYTES, folder)
         done.touch()
     return paths
 

@@ -258,6 +258,84 @@ def make_video(path: str | Path, *, codec: str = "libx264", frames: int = 48, fp
     return SynthVideo(path, tuple(times), width, height)
 
 
+# -- a large MP4 for remote reads: a short heavy clip's packets repeated, no re-encoding ----------
+
+LARGE_WIDTH, LARGE_HEIGHT, LARGE_FPS, LARGE_GOP, LARGE_BFRAMES, LARGE_CLIP_FRAMES = 1280, 720, 24, 48, 2, 96
+LARGE_NOISE = 12  # +-12 of grain on the luma: ~200 kB a frame at CRF 18
+_LARGE_SEED = 20240601
+
+
+def _large_clip_picture(index: int, grain: np.ndarray) -> np.ndarray:
+    """Frame `index` of the clip as yuv420p planes (BT.601, limited range; index_pattern with grain
+    on the luma), converted in integers so that the encoder's input, and with a fixed thread count
+    its output, is the same on every machine."""
+    rgb = index_pattern(index, LARGE_WIDTH, LARGE_HEIGHT).astype(np.int32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 16 + ((16829 * r + 33039 * g + 6416 * b + 32768) >> 16) + grain
+    quads = rgb[0::2, 0::2] + rgb[1::2, 0::2] + rgb[0::2, 1::2] + rgb[1::2, 1::2]
+    r, g, b = quads[..., 0], quads[..., 1], quads[..., 2]
+    cb = 128 + ((-9714 * r - 19070 * g + 28784 * b + 131072) >> 18)
+    cr = 128 + ((28784 * r - 24103 * g - 4681 * b + 131072) >> 18)
+    planes: np.ndarray = np.clip(np.concatenate([luma.ravel(), cb.ravel(), cr.ravel()]), 0, 255)
+    return planes.astype(np.uint8).reshape(LARGE_HEIGHT * 3 // 2, LARGE_WIDTH)
+
+
+def _encode_large_clip(path: Path) -> None:
+    """A short, heavy H.264 clip: each frame shows its index under seeded grain."""
+    rng = np.random.default_rng(_LARGE_SEED)
+    grain = [rng.integers(-LARGE_NOISE, LARGE_NOISE + 1, size=(LARGE_HEIGHT, LARGE_WIDTH), dtype=np.int32)
+             for _ in range(7)]
+    options = {"preset": "veryfast", "crf": "18", "g": str(LARGE_GOP), "keyint_min": str(LARGE_GOP),
+               "sc_threshold": "0", "bf": str(LARGE_BFRAMES), "threads": "4", "x264-params": "b-adapt=0"}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=LARGE_FPS, options=options)
+        stream.width, stream.height, stream.pix_fmt = LARGE_WIDTH, LARGE_HEIGHT, "yuv420p"
+        for index in range(LARGE_CLIP_FRAMES):
+            picture = _large_clip_picture(index, grain[index % len(grain)])
+            frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _repeat_clip(clip: Path, out: Path, min_bytes: int, options: dict[str, str]) -> None:
+    """The clip's packets muxed again and again, timestamps shifted by the clip's duration each
+    time, until at least `min_bytes` of them are written. The clip holds whole closed GOPs, so
+    the keyframes stay every GOP frames."""
+    with av.open(str(clip)) as source:
+        stream = source.streams.video[0]
+        packets = []
+        for packet in source.demux(stream):
+            if packet.size:
+                assert packet.pts is not None and packet.dts is not None, packet
+                packets.append((bytes(packet), packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe))
+        span = max(pts + duration for _, pts, _, duration, _ in packets) - min(pts for _, pts, *_ in packets)
+        tick = stream.time_base
+        assert tick is not None
+        rounds = -(-min_bytes // sum(len(data) for data, *_ in packets))
+        with av.open(str(out), "w", format="mp4", options=options) as remuxed:
+            copy = remuxed.add_stream_from_template(stream)
+            for round_ in range(rounds):
+                for data, pts, dts, duration, key in packets:
+                    copied = av.Packet(data)
+                    copied.pts, copied.dts, copied.duration = pts + round_ * span, dts + round_ * span, duration
+                    copied.time_base, copied.is_keyframe, copied.stream = tick, key, copy
+                    remuxed.mux(copied)
+
+
+def make_large_mp4s(outputs: dict[Path, dict[str, str]], min_bytes: int, workdir: Path) -> None:
+    """For each output path and its muxer options (e.g. {"movflags": "faststart"}), an H.264 MP4 of
+    at least `min_bytes`, LARGE_WIDTH x LARGE_HEIGHT, a keyframe every LARGE_GOP frames, each frame
+    showing its index: a 4 s clip encoded once (in `workdir`) and its packets repeated."""
+    clip = workdir / "large-clip.mp4"
+    _encode_large_clip(clip)
+    try:
+        for out, options in outputs.items():
+            _repeat_clip(clip, out, min_bytes, options)
+    finally:
+        clip.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a demo H.264 video and print its path."""
     parser = argparse.ArgumentParser(prog="python -m vframe.synth", description=main.__doc__)
