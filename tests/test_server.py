@@ -571,8 +571,8 @@ def test_access_log_has_one_line_per_request(client: httpx.Client, server: LiveS
 
 
 def test_limits_and_flags(tmp_path: Path, tree: Tree) -> None:
-    """A second server with lower limits: 413 over the file size and over the frame pixels, and
-    --cache-max-age in Cache-Control."""
+    """A second server with lower limits: 413 over the file size, the frame pixels and the image's
+    bytes, and --cache-max-age in Cache-Control."""
     root = tmp_path / "root"
     root.mkdir()
     synth.make_video(root / "tiny.mp4", frames=4, width=32, height=24, bframes=0)  # 768 pixels
@@ -582,7 +582,7 @@ def test_limits_and_flags(tmp_path: Path, tree: Tree) -> None:
     assert (root / "tiny.mp4").stat().st_size < limit and (root / "wide.mp4").stat().st_size < limit
     assert (root / "big.mp4").stat().st_size > limit
     flags = ("--workers", "1", "--max-source-bytes", str(limit), "--max-frame-pixels", "1000",
-             "--cache-max-age", "60")
+             "--max-output-bytes", "2000", "--cache-max-age", "60")
     with live_server(root, *flags) as limited, limited.client() as client:
         frame = client.get("/tiny.mp4?vframe/png/offset/0")
         assert frame.status_code == 200, frame.text
@@ -591,6 +591,9 @@ def test_limits_and_flags(tmp_path: Path, tree: Tree) -> None:
         assert client.get("/tiny.mp4").headers["cache-control"] == "public, max-age=60"
         assert_error(client.get("/big.mp4?vframe/jpg/offset/1"), 413, "bytes", root=root)
         assert_error(client.get("/wide.mp4?vframe/jpg/offset/0"), 413, "1000", root=root)
+        assert len(client.get("/tiny.mp4?vframe/png/offset/0/w/20").content) < 2000
+        assert_error(client.get("/tiny.mp4?vframe/png/offset/0/w/640"), 413, "more than this server returns (2000)",
+                     root=root)
         assert limited.health()["workers"] == 1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -250,6 +251,20 @@ def test_worker_over_its_memory_limit_is_replaced(videos: Videos) -> None:
         assert after != before
         assert server.metric(RESTARTS, 'reason="memory"') == restarts + 1
         assert server.resident_bytes(after) < limit
+        assert_serves(server, videos)
+
+
+def test_each_worker_caps_its_own_address_space(videos: Videos) -> None:
+    """RLIMIT_AS of every worker: what it mapped at start plus --worker-memory-mb, so an allocation
+    past that fails at once (a 599 for its request) rather than growing the process."""
+    videos.make("small")
+    with live_server(videos.root, "--workers", "2", "--worker-memory-mb", "300") as server:
+        for pid in pool_is_full(server, 2):
+            cap = re.search(r"^Max address space +(\d+)", Path(f"/proc/{pid}/limits").read_text(), re.MULTILINE)
+            assert cap is not None, "the worker's address space is unlimited"
+            mapped = int(Path(f"/proc/{pid}/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            # What the worker mapped since it set its cap (answering "ready") is a few MB at most.
+            assert 300 * 2**20 - 32 * 2**20 < int(cap.group(1)) - mapped <= 300 * 2**20, (cap.group(1), mapped)
         assert_serves(server, videos)
 
 

@@ -4,8 +4,9 @@ counted from the start of the video stream."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, BinaryIO, cast
@@ -13,13 +14,14 @@ from typing import Any, BinaryIO, cast
 import av
 import av.container
 import av.error
+import av.logging
 import av.stream
 from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from .errors import ProcessingFailed, Unsupported
+from .errors import OutOfMemory, ProcessingFailed, Unsupported
 from .limits import Budget, check_frame_pixels
 from .settings import Settings
 
@@ -51,6 +53,7 @@ ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 # libvpx does not flag the frames it decodes from keyframes; it has no delay (one packet, one
 # frame), so the packet's flag is the frame's.
 UNFLAGGED_KEYFRAMES = set(ALPHA_DECODERS.values())
+_REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) (?:is invalid|exceeds)")  # libavutil/imgutils.c
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)  # "from before the first frame"
 _ANALYZE_MICROSECONDS = 5_000_000  # of stream time FFmpeg may read to find the streams (its default, pinned)
@@ -58,6 +61,26 @@ _MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decodi
 # Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
 # and raw elementary streams): exact only when read from the start.
 SEQUENTIAL_FORMATS = {"mpeg", "mpegvideo", "m4v", "h264", "hevc", "vvc", "h261", "h263", "cavsvideo", "vc1"}
+
+
+@contextmanager
+def _refused_sizes() -> Iterator[list[tuple[int, int]]]:
+    """The frame sizes FFmpeg refused to allocate in this thread meanwhile (over `max_pixels`, or
+    over its own limit of about 16384x16384): such a refusal leaves the stream's size unknown, and
+    only FFmpeg's log says what it was."""
+    refused: list[tuple[int, int]] = []
+    previous = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR)  # the capture sees only what the level lets through
+    av.logging.set_skip_repeated(False)  # or the same refusal, met again, would not be seen
+    try:
+        with av.logging.Capture() as logs:  # this thread's messages, kept from the log
+            yield refused
+    finally:
+        av.logging.set_level(previous[0])
+        av.logging.set_skip_repeated(previous[1])
+        for _, _, message in logs:
+            if match := _REFUSED_SIZE.match(message):
+                refused.append((int(match[1]), int(match[2])))
 
 
 def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> BinaryIO:
@@ -143,25 +166,44 @@ class Video:
         self._fresh = True
         self.reader.seek(0)
         try:
-            self.container = av.open(
-                self.reader,
-                mode="r",
-                container_options={
-                    "format_whitelist": ALLOWED_DEMUXERS,
-                    "protocol_whitelist": "none",
-                    "probesize": str(self.settings.probe_bytes),
-                    "analyzeduration": str(_ANALYZE_MICROSECONDS),
-                },
-                io_open=_refuse_nested_open,
-            )
+            with _refused_sizes() as refused:
+                self.container = av.open(
+                    self.reader,
+                    mode="r",
+                    container_options={
+                        "format_whitelist": ALLOWED_DEMUXERS,
+                        "protocol_whitelist": "none",
+                        "probesize": str(self.settings.probe_bytes),
+                        "analyzeduration": str(_ANALYZE_MICROSECONDS),
+                    },
+                    options=self._codec_options,  # the decoders FFmpeg runs while finding the streams
+                    io_open=_refuse_nested_open,
+                )
         except (av.error.FFmpegError, OSError, ValueError):
+            # Including FFmpeg's ENOMEM: what it refuses to allocate here is a table whose size a
+            # damaged header made absurd (the frames come later).
             raise Unsupported("The file is not a video vframe can read: its format is unknown or damaged.") from None
+        except MemoryError:
+            raise OutOfMemory() from None
         try:
             self.stream = pick_stream(self.container)
+            context = self.stream.codec_context
+            if context is not None and not (context.width and context.height):
+                # The decoder refused a frame's size while the streams were read, which left it unknown.
+                for width, height in refused:
+                    check_frame_pixels(width, height, self.settings)
             self.decoder = self._make_decoder()
         except BaseException:
             self.container.close()
             raise
+
+    @property
+    def _codec_options(self) -> dict[str, str]:
+        # The stream's header is checked against the limit before decoding, and each decoded frame
+        # after. This stops a bitstream that declares a far larger frame before FFmpeg allocates
+        # it. Twice the limit (and a little): coded frames are padded to whole blocks (a 32x24
+        # H.264 frame is coded 32x32); the exact limit is the other checks'.
+        return {"max_pixels": str(2 * self.settings.max_frame_pixels + 65536)}
 
     def _make_decoder(self) -> VideoCodecContext:
         context = self.stream.codec_context
@@ -180,6 +222,7 @@ class Video:
         # that change with the machine.
         context.thread_type = "SLICE"
         context.thread_count = self.settings.decoder_threads
+        context.options = self._codec_options
         return context
 
     def close(self) -> None:
@@ -249,7 +292,9 @@ class Video:
             self._open()
         self._fresh = False
         self.decoder.flush_buffers()
-        self._skip_nonkey(keyframe)
+        # AVI with B-frames is timed by the decode timestamp a frame leaves the decoder with, which
+        # depends on its delay: skipping frames would change it, so every frame is decoded there.
+        self._skip_nonkey(keyframe and not self.timeline.use_dts)
         window, stamp, keyed = Window(), None, not seeked
         fed_through = target if target is not None and not keyframe and self._exact_durations else None
         frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through)
@@ -302,7 +347,11 @@ class Video:
                 packet = next(packets)
             except StopIteration:
                 break
-            except (av.error.FFmpegError, OSError):
+            except MemoryError:
+                raise OutOfMemory() from None
+            except (av.error.FFmpegError, OSError, IndexError):
+                # IndexError: PyAV's demux, meeting a stream that appeared mid-file (MPEG-TS, FLV),
+                # looks past its list of streams; what follows is unreadable to us all the same.
                 # What was not read has decode timestamps after the last one read, and a frame is
                 # never shown before it is decoded.
                 window.doubt(last_dts + 1 if last_dts is not None else _INT64_MIN)
@@ -335,6 +384,8 @@ class Video:
         """The frames one packet (None: the end) gives, each with whether it is a keyframe."""
         try:
             frames = self.decoder.decode(packet)
+        except MemoryError:
+            raise OutOfMemory() from None
         except (av.error.FFmpegError, ValueError):
             if packet is not None:
                 window.doubt(packet.pts if packet.pts is not None else _INT64_MIN)

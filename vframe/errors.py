@@ -97,3 +97,9 @@ class ProcessingFailed(VframeError):
     status = 599
     exit_code = 11
     default_message = "The frame could not be decoded."
+
+
+class OutOfMemory(ProcessingFailed):
+    """Decoding needed more memory than a worker may have (its address-space or resident limit)."""
+
+    default_message = "Decoding this video needed more memory than this server allows."

@@ -1,4 +1,5 @@
-"""The limits of one request, checked in one place: source bytes, frame pixels, frames decoded, time."""
+"""The limits of one request, checked in one place: source bytes, frame pixels, frames decoded, time,
+output bytes. (A decode worker's memory is capped by the worker itself: vframe/workers.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from .settings import Settings
 def check_source_size(size: int, settings: Settings) -> None:
     if size > settings.max_source_bytes:
         raise TooLarge(f"The video is {size} bytes, more than this server opens ({settings.max_source_bytes}).")
+
+
+def check_output_bytes(size: int, settings: Settings) -> None:
+    if size > settings.max_output_bytes:
+        raise TooLarge(
+            f"The image is {size} bytes, more than this server returns ({settings.max_output_bytes}): "
+            "ask for a smaller size or another format."
+        )
 
 
 def check_frame_pixels(width: int, height: int, settings: Settings) -> None:

@@ -16,7 +16,7 @@ from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
 from . import hdr
-from .errors import ProcessingFailed
+from .errors import OutOfMemory, ProcessingFailed
 from .settings import Settings
 from .spec import FrameSpec
 
@@ -88,6 +88,8 @@ def to_rgb(frame: VideoFrame, width: int, height: int) -> np.ndarray:
             interpolation=_SCALER, src_colorspace=_matrix(frame), src_color_range=_range(frame),
             dst_color_range=ColorRange.JPEG,
         )
+    except MemoryError:
+        raise OutOfMemory() from None
     except (av.error.FFmpegError, ValueError):
         raise ProcessingFailed("The frame's pixel format could not be converted to an image.") from None
     pixels = converted.to_ndarray()
@@ -124,6 +126,8 @@ def deinterlace(frame: VideoFrame, previous: VideoFrame | None, next: VideoFrame
         for item in [*inputs, None]:
             graph.push(item)
             outputs += _drain(graph)
+    except MemoryError:
+        raise OutOfMemory() from None
     except (av.error.FFmpegError, ValueError):
         return frame  # an image with combing beats no image
     # One output a frame, in order (the filter rescales their timestamps): the target is inputs[1] or [0].

@@ -13,7 +13,7 @@ from fractions import Fraction
 from . import picture
 from .decode import Video
 from .errors import Unsupported
-from .limits import Budget, check_source_size
+from .limits import Budget, check_output_bytes, check_source_size
 from .settings import DEFAULT, Settings
 from .sources import Source, open_source
 from .spec import FrameSpec, parse
@@ -58,6 +58,7 @@ def grab(
             clock.seconds["fetch"] = budget.fetch_seconds
     budget.check_time()
     data = picture.encode(image, frame_spec.format, settings)
+    check_output_bytes(len(data), settings)
     clock.lap("encode")
     return Grab(data, frame_spec.media_type, image.width, image.height, found.time, clock.seconds)
 

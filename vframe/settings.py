@@ -28,6 +28,9 @@ class Settings:
     )
     max_decoded_frames: int = field(default=20_000, metadata=_doc("frames one request may decode (413 above)"))
     deadline_seconds: float = field(default=30.0, metadata=_doc("wall time one request may take (599 past it)"))
+    max_output_bytes: int = field(
+        default=32 * 1024**2, metadata=_doc("largest encoded image returned (413 above)")
+    )
     decoder_threads: int = field(default=0, metadata=_doc(
         "decoder slice threads (not frame threads: they make damaged files decode differently per machine); "
         "0 lets FFmpeg choose"
@@ -74,7 +77,10 @@ class Settings:
         default=64, metadata=_doc("requests that may wait for a worker; 429 at once when it is full")
     )
     worker_memory_mb: int = field(
-        default=1024, metadata=_doc("resident memory a worker may reach; past it the worker is killed (599)")
+        default=1024, metadata=_doc(
+            "memory a decode worker may use beyond what it maps at start: allocations past it fail, and a worker "
+            "whose resident memory passes it is replaced (599 for its request)"
+        )
     )
     worker_max_jobs: int = field(default=1000, metadata=_doc("frames a worker makes before it is replaced; 0: never"))
     cache_bytes: int = field(

@@ -4,8 +4,11 @@ Each worker is a process that makes one frame at a time for jobs sent down a pip
 keeps one slot per worker: a slot takes the next job from a bounded queue (full: 429 at once),
 hands it to its worker and watches it from a thread. A worker that crashes (a decoder segfault),
 runs past the request's deadline or grows past its memory limit is killed and replaced, and only
-its own request fails, with 599. Workers are also replaced after `worker_max_jobs` frames, so that
-slow leaks in native libraries cannot accumulate."""
+its own request fails, with 599. Memory is capped twice: each worker limits its own address space
+(RLIMIT_AS) to what it maps at start plus `worker_memory_mb`, so that an allocation past it fails
+at once instead of growing the process, and its slot kills it if its resident memory passes that.
+Workers are also replaced after `worker_max_jobs` frames, so that slow leaks in native libraries
+cannot accumulate."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import Busy, ProcessingFailed, VframeError
+from .errors import Busy, OutOfMemory, ProcessingFailed, VframeError
 from .metrics import Metrics
 from .pipeline import Grab, grab
 from .settings import Settings
@@ -37,7 +41,6 @@ _START_SECONDS = 60.0  # a worker that is not ready by then is broken
 _IDLE_CHECK_SECONDS = 1.0  # how often an idle slot checks that its worker is still alive
 
 CRASHED = "The decoder crashed on this video."
-OUT_OF_MEMORY = "Decoding this video needed more memory than this server allows."
 
 
 def past_deadline(seconds: float) -> str:
@@ -51,9 +54,20 @@ class Job:
     started: float  # time.monotonic() when the request arrived: its deadline runs from there
 
 
+def _limit_address_space(extra_bytes: int) -> None:
+    """Cap this process's address space at what it maps now (the interpreter, FFmpeg's and the
+    other libraries, mostly never touched) plus `extra_bytes` for frames, buffers and threads."""
+    with open("/proc/self/statm", "rb") as statm:
+        mapped = int(statm.read().split()[0]) * _PAGE_BYTES
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = mapped + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
+
+
 def _work(connection: Connection, settings: Settings) -> None:
     """A worker's life: make the frame of each job that arrives, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle, not ours
+    _limit_address_space(settings.worker_memory_mb * 1024 * 1024)
     connection.send("ready")
     while True:
         try:
@@ -65,6 +79,8 @@ def _work(connection: Connection, settings: Settings) -> None:
             result = grab(job.source, job.spec, settings, started=job.started)
         except VframeError as error:
             result = error
+        except MemoryError:  # an allocation past the address-space limit, outside FFmpeg
+            result = OutOfMemory()
         except Exception:  # a failure we did not foresee: the request fails, the worker goes on
             log.exception("the pipeline failed on %s", job.spec)
             result = ProcessingFailed("The decoder failed on this video.")
@@ -119,7 +135,7 @@ class Worker:
             if time.monotonic() > kill_at:
                 return ProcessingFailed(past_deadline(self.deadline_seconds)), "deadline"
             if self.resident_bytes() > self.memory_limit:
-                return ProcessingFailed(OUT_OF_MEMORY), "memory"
+                return OutOfMemory(), "memory"
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -213,7 +229,7 @@ class WorkerPool:
             else:
                 waiting.future.set_exception(result)
         if why is None:
-            why = self._retire_reason(index)
+            why = "memory" if isinstance(result, OutOfMemory) else self._retire_reason(index)
         if why is not None:
             await self._replace(index, why)
 
