@@ -65,13 +65,13 @@ def parse(text: str, settings: Settings = DEFAULT) -> FrameSpec:
     if "" in rest:
         raise InvalidSpec("The spec has an empty part: a trailing '/' or two '/' in a row.")
     if len(rest) % 2:
-        raise InvalidSpec(f"The key '{rest[-1]}' has no value.")
+        raise InvalidSpec(f"The key {_quoted(rest[-1])} has no value.")
     values: dict[str, str] = {}
     for key, value in zip(rest[::2], rest[1::2], strict=True):
         if key not in KEYS:
-            raise InvalidSpec(f"Unknown key '{key}': the keys are {', '.join(KEYS)}.")
+            raise InvalidSpec(f"Unknown key {_quoted(key)}: the keys are {', '.join(KEYS)}.")
         if key in values:
-            raise InvalidSpec(f"The key '{key}' is given twice.")
+            raise InvalidSpec(f"The key {_quoted(key)} is given twice.")
         values[key] = value
     if "offset" not in values:
         raise InvalidSpec("The spec has no offset: add /offset/<seconds>.")
@@ -89,20 +89,20 @@ def parse(text: str, settings: Settings = DEFAULT) -> FrameSpec:
                 f"The output is too large: the shorter side may be at most {settings.max_height} pixels."
             )
     if fmt not in FORMATS:
-        raise Unsupported(f"The output format '{fmt}' is not supported: use jpg, png or webp.")
+        raise Unsupported(f"The output format {_quoted(fmt)} is not supported: use jpg, png or webp.")
     return FrameSpec(FORMATS[fmt], spec.offset_ms, spec.width, spec.height, spec.rotate, spec.mode)
 
 
 def _parse_offset(value: str) -> int:
     if not _SECONDS.fullmatch(value):
         raise InvalidSpec(
-            f"The offset '{value}' is not a number of seconds such as 7, 7.5 or 0.040 (at most 999999999)."
+            f"The offset {_quoted(value)} is not a number of seconds such as 7, 7.5 or 0.040 (at most 999999999)."
         )
     whole, _, fraction = value.partition(".")
     # Half-up rounding to the ms reads one digit past it: the rest cannot change the result.
     millis = int((Decimal(f"{whole}.{fraction[:4] or 0}") * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if millis > MAX_OFFSET_MS:
-        raise InvalidSpec(f"The offset '{value}' is larger than 999999999.999 seconds.")
+        raise InvalidSpec(f"The offset {_quoted(value)} is larger than 999999999.999 seconds.")
     return millis
 
 
@@ -110,14 +110,21 @@ def _parse_pixels(key: str, value: str | None, longest: int) -> int | None:
     if value is None:
         return None
     if not _PIXELS.fullmatch(value) or not 1 <= int(value) <= longest:
-        raise InvalidSpec(f"The {key} '{value}' must be a whole number of pixels from 1 to {longest}.")
+        raise InvalidSpec(f"The {key} {_quoted(value)} must be a whole number of pixels from 1 to {longest}.")
     return int(value)
 
 
 def _parse_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise InvalidSpec(f"The {key} '{value}' must be one of {', '.join(choices)}.")
+        raise InvalidSpec(f"The {key} {_quoted(value)} must be one of {', '.join(choices)}.")
     return value
+
+
+def _quoted(text: str) -> str:
+    """The client's text as a message quotes it: on one line (control characters escaped) and
+    at most 40 characters."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return f"'{shown[:40]}...'" if len(shown) > 40 else f"'{shown}'"
 
 
 def _format_seconds(offset_ms: int) -> str:
