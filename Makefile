@@ -6,7 +6,7 @@ DEMO_DIR := demo
 DEMO_VIDEO := $(DEMO_DIR)/demo.mp4
 JOBS ?= 2
 
-.PHONY: run test bench clean
+.PHONY: run test bench fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,14 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
 
+# Hostile input, for longer than the suite can: mutated videos against a live server (findings are
+# saved in fuzz-findings/), and a mixed load with slow and hostile clients (prints statuses,
+# worker restarts and memory over time). MINUTES sets how long: 60 for fuzz and 10 for soak by default.
+fuzz: $(VENV)/.installed
+	$(BIN)/python tools/fuzz.py --minutes $(or $(MINUTES),60)
+
+soak: $(VENV)/.installed
+	$(BIN)/python tools/soak.py --minutes $(or $(MINUTES),10)
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache fuzz-findings

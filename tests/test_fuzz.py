@@ -1,0 +1,114 @@
+"""A bounded mutation fuzz of the service (issue 5): a few hundred damaged videos (tests/fuzzing.py),
+served by one real `vframe serve`, each asked for one frame over HTTP. Damaged input may fail, but
+only the documented ways: a 200 that is a real image of the asked format, or 413, 415 or 599 with a
+one-line JSON message; never a 500, never an answer later than the deadline (plus a margin for a
+busy machine: this is a hang check, not a speed test), never a dead server. A decoder crashing in a
+worker is allowed (a 599 and a restart): the restarts are reported, not asserted.
+
+The mutants are the same on every run (a fixed seed), so a failure names a mutant that reproduces
+alone; `tools/fuzz.py` (`make fuzz`) runs new ones for as long as one likes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import VIDEOS
+from fuzzing import (
+    PRISTINE,
+    Answer,
+    Request,
+    ask,
+    corpus_seed_videos,
+    error_message,
+    frame_index,
+    make_h264_avi,
+    make_seed_videos,
+    mutants,
+    pristine_problem,
+    request_for,
+    restarts,
+    verdict,
+)
+from live import live_server
+
+import vframe
+from vframe import synth
+
+CASES = 600  # about 10 s on two idle cores
+SEED = 20240605
+CORPUS_SEED_BYTES = 300_000  # the corpus files small enough to decode quickly, one of each folder
+DEADLINE_SECONDS = 10
+MARGIN_SECONDS = 20  # past the deadline: the kill, a worker's restart and a loaded machine's delays
+CLIENTS = 4  # twice the server's two workers, so that a queue forms
+
+
+def summary(answers: list[Answer], restarted: dict[str, float], seconds: float) -> str:
+    """What the run saw, for the test's output: statuses, the error messages (which tell a crash,
+    a deadline, a memory kill and an unforeseen exception apart), worker restarts, the slowest."""
+    statuses = Counter(str(answer.status) for answer in answers)
+    messages = Counter(f"{a.status} {error_message(a)}" for a in answers if a.status not in (None, 200))
+    slowest = max(answers, key=lambda answer: answer.seconds)
+    return (
+        f"fuzz: {len(answers)} mutants in {seconds:.1f} s; statuses {dict(sorted(statuses.items()))}; "
+        f"worker restarts {restarted}\n"
+        + "".join(f"  {count:4d} x {message}\n" for message, count in messages.most_common())
+        + f"slowest: {slowest.seconds:.2f} s, {slowest.request.file_name}?{slowest.request.spec}"
+    )
+
+
+@pytest.fixture(scope="module")
+def fuzz_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Request], synth.SynthVideo]:
+    """The mutants on disk, the request for each, and the undamaged seed (pristine.mp4) checked after."""
+    made = make_seed_videos(tmp_path_factory.mktemp("fuzz-seeds"))
+    seeds = {name: video.path.read_bytes() for name, video in made.items()}
+    seeds |= {name: path.read_bytes() for name, path in corpus_seed_videos(VIDEOS, CORPUS_SEED_BYTES).items()}
+    folder = tmp_path_factory.mktemp("fuzz-mutants")
+    requests = []
+    for mutant in mutants(seeds, CASES, SEED):
+        (folder / mutant.file_name).write_bytes(mutant.data)
+        requests.append(request_for(mutant))
+    (folder / "pristine.mp4").write_bytes(seeds[PRISTINE])
+    return folder, requests, made[PRISTINE]
+
+
+def test_damaged_videos_get_documented_answers_in_time_and_the_server_survives(
+    fuzz_folder: tuple[Path, list[Request], synth.SynthVideo], request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, requests, pristine = fuzz_folder
+    assert len({r.file_name for r in requests}) > CASES * 0.95  # (a few names may repeat)
+    with live_server(folder, "--deadline-seconds", str(DEADLINE_SECONDS), "--workers", "2") as server:
+        pid = server.process.pid
+        started = time.monotonic()
+        timeout = httpx.Timeout(DEADLINE_SECONDS + MARGIN_SECONDS)
+        with httpx.Client(base_url=server.url, timeout=timeout) as client, ThreadPoolExecutor(CLIENTS) as pool:
+            answers = list(pool.map(lambda r: ask(client, r), requests))
+        report = summary(answers, restarts(server), time.monotonic() - started)
+        request.node.add_report_section("call", "fuzz", report)  # shown with -rP, and under xdist
+        with capsys.disabled():
+            print("\n" + report)
+        problems = [f"{a.request.file_name}?{a.request.spec}: {kind}: {why}"
+                    for a in answers for kind, why in [verdict(a, folder)] if kind != "ok"]
+        assert not problems, f"{len(problems)} bad answers (the mutants are in {folder}):\n" + "\n".join(problems)
+
+        assert server.process.poll() is None and server.process.pid == pid
+        assert server.worker_pids(), "the server process no longer has its decode workers"
+        assert server.wait_ready(timeout=60)["status"] == "ok"
+        assert pristine_problem(server, "pristine.mp4", pristine, Fraction(6, 5)) == ""
+
+
+def test_fast_mode_in_avi_times_keyframes_like_exact_mode(tmp_path: Path) -> None:
+    """API.md: fast is the keyframe at or before the offset, and X-Vframe-Time says which frame it
+    was, in the same times as exact mode (here frame k at k/24 s, a keyframe every 12 frames)."""
+    avi = make_h264_avi(tmp_path / "h264_bframes.avi")
+    for offset, keyframe in (("0", 0), ("0.46", 0), ("0.5", 12), ("1.2", 24)):
+        fast = vframe.grab(avi.path, f"vframe/png/offset/{offset}/mode/fast")
+        exact = vframe.grab(avi.path, f"vframe/png/offset/{keyframe / 24}")
+        assert frame_index(exact.data) == keyframe and exact.time == avi.times[keyframe]
+        assert (frame_index(fast.data), fast.time_header) == (keyframe, exact.time_header), offset
