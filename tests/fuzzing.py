@@ -57,8 +57,8 @@ def make_seed_videos(folder: Path) -> dict[str, synth.SynthVideo]:
     moov_end = made["h264_bframes_moov_end.mp4"]
     made[PRISTINE] = synth.SynthVideo(synth.remux_faststart(moov_end.path, folder / PRISTINE), moov_end.times,
                                       SEED_WIDTH, SEED_HEIGHT)
-    fragmented = _remux(moov_end.path, folder / "h264_fragmented.mp4",
-                        {"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+    fragmented = synth.remux(moov_end.path, folder / "h264_fragmented.mp4",
+                              {"movflags": "frag_keyframe+empty_moov+default_base_moof"})
     made["h264_fragmented.mp4"] = synth.SynthVideo(fragmented, moov_end.times, SEED_WIDTH, SEED_HEIGHT)
     with_audio = _make_h264_aac(folder / "h264_aac.mp4")
     made["h264_aac.mp4"] = synth.SynthVideo(with_audio, moov_end.times, SEED_WIDTH, SEED_HEIGHT)
@@ -69,17 +69,6 @@ def make_seed_videos(folder: Path) -> dict[str, synth.SynthVideo]:
 def _synthetic(path: Path, codec: str, bframes: int, start: Fraction = Fraction(0)) -> synth.SynthVideo:
     return synth.make_video(path, codec=codec, frames=SEED_FRAMES, fps=SEED_FPS, width=SEED_WIDTH,
                             height=SEED_HEIGHT, gop=SEED_GOP, bframes=bframes, start=start)
-
-
-def _remux(source: Path, out: Path, options: dict[str, str]) -> Path:
-    """`source`'s video stream in another layout, not re-encoded."""
-    with av.open(str(source)) as given, av.open(str(out), "w", format="mp4", options=options) as remuxed:
-        stream = remuxed.add_stream_from_template(given.streams.video[0])
-        for packet in given.demux(given.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                remuxed.mux(packet)
-    return out
 
 
 def make_h264_avi(path: Path) -> synth.SynthVideo:

@@ -18,7 +18,9 @@ import io
 import os
 import random
 import shutil
+import socket
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -671,3 +673,39 @@ def _write_references(folder: Path, targets: list[str]) -> None:
     video = _mjpeg_stream(GOOD_WIDTH, GOOD_HEIGHT, GAB2_VIDEO_FPS, frames)
     (folder / "gab2-video.avi").write_bytes(_avi([video, subtitle]))
 
+
+class Canary:
+    """A TCP listener on 127.0.0.1 that counts every connection made to it and every byte sent: the
+    port the corpus's playlists name, which nothing may ever reach."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port: int = self.listener.getsockname()[1]
+        self.connections = 0
+        self.received = 0
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="canary", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            with connection:
+                connection.settimeout(1)
+                try:
+                    while chunk := connection.recv(65536):
+                        self.received += len(chunk)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(5)
+        self.listener.close()

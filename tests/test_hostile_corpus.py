@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import itertools
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from hostile import (
     GOOD_WIDTH,
     HUGE_SIZES,
     REFERENCES,
+    Canary,
     Case,
     build_corpus,
     cases,
@@ -49,42 +49,6 @@ MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 SPECS = ("vframe/jpg/offset/0", "vframe/png/offset/1/w/64", "vframe/webp/offset/0.5/mode/fast",
          "vframe/jpg/offset/999999999/rotate/90")
 SECRETS = ("decoy:x:0:0", "root:x:0:0")  # the decoy's first line, /etc/passwd's
-
-
-class Canary:
-    """A TCP listener on 127.0.0.1 that counts every connection made to it and every byte sent."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port: int = self.listener.getsockname()[1]
-        self.connections = 0
-        self.received = 0
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="canary", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            with connection:
-                connection.settimeout(1)
-                try:
-                    while chunk := connection.recv(65536):
-                        self.received += len(chunk)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._closing.set()
-        self._thread.join(5)
-        self.listener.close()
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hostile import Case, build_corpus  # noqa: E402  (tests/hostile.py)
+from hostile import Canary, Case, build_corpus  # noqa: E402  (tests/hostile.py)
 from live import LiveServer, live_server  # noqa: E402  (tests/live.py)
 
 from vframe import synth  # noqa: E402
@@ -147,35 +147,6 @@ def build_folder(root: Path, scratch: Path, canary_port: int) -> Corpus:
 
 
 # -- the canary ------------------------------------------------------------------------------------
-
-
-class Canary:
-    """A TCP listener that the hostile playlists point at: it counts connections and closes them."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.port: int = self.listener.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="canary", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.listener.close()
 
 
 # -- calls: what is sent and what must come back ---------------------------------------------------

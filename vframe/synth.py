@@ -48,7 +48,12 @@ class SynthVideo:
 
 def remux_faststart(source: Path, out: Path) -> Path:
     """`source`'s video stream remuxed without re-encoding, with its index (moov) first."""
-    with av.open(str(source)) as given, av.open(str(out), "w", options={"movflags": "faststart"}) as remuxed:
+    return remux(source, out, {"movflags": "faststart"})
+
+
+def remux(source: Path, out: Path, options: dict[str, str]) -> Path:
+    """`source`'s video stream remuxed without re-encoding into `out`'s format, with the muxer's `options`."""
+    with av.open(str(source)) as given, av.open(str(out), "w", options=options) as remuxed:
         stream = remuxed.add_stream_from_template(given.streams.video[0])
         for packet in given.demux(given.streams.video[0]):
             if packet.dts is not None:
