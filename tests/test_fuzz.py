@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import VIDEOS
+from conftest import VIDEOS, video
 from fuzzing import (
     PRISTINE,
     Answer,
@@ -29,6 +29,7 @@ from fuzzing import (
     frame_index,
     make_h264_avi,
     make_seed_videos,
+    mutant,
     mutants,
     pristine_problem,
     request_for,
@@ -70,9 +71,9 @@ def fuzz_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Re
     seeds |= {name: path.read_bytes() for name, path in corpus_seed_videos(VIDEOS, CORPUS_SEED_BYTES).items()}
     folder = tmp_path_factory.mktemp("fuzz-mutants")
     requests = []
-    for mutant in mutants(seeds, CASES, SEED):
-        (folder / mutant.file_name).write_bytes(mutant.data)
-        requests.append(request_for(mutant))
+    for made in mutants(seeds, CASES, SEED):
+        (folder / made.file_name).write_bytes(made.data)
+        requests.append(request_for(made))
     (folder / "pristine.mp4").write_bytes(seeds[PRISTINE])
     return folder, requests, made[PRISTINE]
 
@@ -112,3 +113,15 @@ def test_fast_mode_in_avi_times_keyframes_like_exact_mode(tmp_path: Path) -> Non
         exact = vframe.grab(avi.path, f"vframe/png/offset/{keyframe / 24}")
         assert frame_index(exact.data) == keyframe and exact.time == avi.times[keyframe]
         assert (frame_index(fast.data), fast.time_header) == (keyframe, exact.time_header), offset
+
+
+def test_a_damaged_timestamp_never_gives_a_time_before_the_start(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a chunk of an FLV repeated gave a keyframe stamped near -2**63 ms, and
+    X-Vframe-Time read -9223372032559808.000. A frame is never shown before the video starts."""
+    source = video("10_flv/deb-sage__example.flv")
+    name = "10_flv/deb-sage__example.flv~duplicate_chunk~383455458"
+    damaged = mutant({"10_flv/deb-sage__example.flv": source.read_bytes()}, name)
+    path = tmp_path / "damaged.flv"
+    path.write_bytes(damaged.data)
+    result = vframe.grab(path, "vframe/jpeg/offset/1.538/w/64/h/48/mode/fast")
+    assert result.time >= 0 and result.time_header == "0.000"

@@ -110,8 +110,10 @@ class Timeline:
         return self.start + offset_ms * self.time_base.denominator // (1000 * self.time_base.numerator)
 
     def seconds(self, stamp: int) -> Fraction:
+        """The time of a frame stamped `stamp`: never before the start, which only a damaged
+        timestamp (one far in the past, say) could claim."""
         assert self.start is not None
-        return (stamp - self.start) * self.time_base
+        return max(stamp - self.start, 0) * self.time_base
 
 
 @dataclass
