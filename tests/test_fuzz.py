@@ -67,13 +67,13 @@ def summary(answers: list[Answer], restarted: dict[str, float], seconds: float) 
 def fuzz_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Request], synth.SynthVideo]:
     """The mutants on disk, the request for each, and the undamaged seed (pristine.mp4) checked after."""
     made = make_seed_videos(tmp_path_factory.mktemp("fuzz-seeds"))
-    seeds = {name: video.path.read_bytes() for name, video in made.items()}
+    seeds = {name: seed.path.read_bytes() for name, seed in made.items()}
     seeds |= {name: path.read_bytes() for name, path in corpus_seed_videos(VIDEOS, CORPUS_SEED_BYTES).items()}
     folder = tmp_path_factory.mktemp("fuzz-mutants")
     requests = []
-    for made in mutants(seeds, CASES, SEED):
-        (folder / made.file_name).write_bytes(made.data)
-        requests.append(request_for(made))
+    for damaged in mutants(seeds, CASES, SEED):
+        (folder / damaged.file_name).write_bytes(damaged.data)
+        requests.append(request_for(damaged))
     (folder / "pristine.mp4").write_bytes(seeds[PRISTINE])
     return folder, requests, made[PRISTINE]
 
