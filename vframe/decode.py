@@ -53,6 +53,8 @@ ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 # libvpx does not flag the frames it decodes from keyframes; it has no delay (one packet, one
 # frame), so the packet's flag is the frame's.
 UNFLAGGED_KEYFRAMES = set(ALPHA_DECODERS.values())
+# Decoders that read skip_frame for each frame they decode (libdav1d reads it once, at start).
+SKIPPERS = {"h264", "hevc", "mpeg2video", "mpeg1video"}
 _REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) (?:is invalid|exceeds)")  # libavutil/imgutils.c
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)  # "from before the first frame"
@@ -299,7 +301,11 @@ class Video:
         self._skip_nonkey(keyframe and not self.timeline.use_dts)
         window, stamp, keyed = Window(), None, not seeked
         fed_through = target if target is not None and not keyframe and self._exact_durations else None
-        frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through)
+        # Skipping non-reference frames changes when the others leave the decoder: not where that
+        # times them (AVI's decode timestamps), and only for decoders that honour it frame by frame.
+        skipping = target is not None and not keyframe and not self.timeline.use_dts and self.decoder.name in SKIPPERS
+        frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through,
+                              unshown_after=target if skipping else None)
         for frame, key in frames:
             stamp = self.timeline.stamp(frame, stamp)
             keyed = keyed or key
@@ -334,15 +340,18 @@ class Video:
             self.decoder.skip_frame = "NONKEY" if keyframe else "DEFAULT"
 
     def _frames(
-        self, window: Window, budget: Budget, stop_after: int | None, fed_through: int | None = None
+        self, window: Window, budget: Budget, stop_after: int | None, fed_through: int | None = None,
+        unshown_after: int | None = None,
     ) -> Iterator[tuple[VideoFrame, bool]]:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
         after that timestamp (no frame from it can be shown earlier); with `fed_through`, up to the
         last packet whose decode time is at or before it, then the decoder is drained. A frame is
         never shown before it is decoded, so no later packet holds a frame shown by then, and its
-        bytes (a remote read) are never fetched."""
+        bytes (a remote read) are never fetched. With `unshown_after` (the target), the decoder
+        skips the non-reference frames that cannot be the one shown then (see _may_skip)."""
         packets = self.container.demux(self.stream)
         last_dts: int | None = None
+        latest_shown: int | None = None  # the latest presentation time <= unshown_after among packets read
         while True:
             budget.check_time()
             try:
@@ -365,6 +374,10 @@ class Video:
                 window.first_packet_dts = packet.dts
             if packet.size == 0:
                 continue
+            if unshown_after is not None:
+                self.decoder.skip_frame = "NONREF" if self._may_skip(packet, unshown_after, latest_shown) else "DEFAULT"
+                if packet.pts is not None and packet.pts <= unshown_after and not packet.is_discard:  # edit lists
+                    latest_shown = packet.pts if latest_shown is None else max(latest_shown, packet.pts)
             for item in self._decode_packet(packet, window, budget):
                 self._interlaced = self._interlaced or bool(item[0].interlaced_frame)
                 yield item
@@ -379,6 +392,15 @@ class Video:
             if stop_after is not None and packet.dts is not None and packet.dts > stop_after:
                 break
         yield from self._decode_packet(None, window, budget)
+
+    def _may_skip(self, packet: av.Packet[Any], target: int, latest_shown: int | None) -> bool:
+        """Whether the frame in `packet` cannot be the one shown at `target`, so that the decoder may
+        skip it if no other frame refers to it (a B-frame, typically): it is shown after the target,
+        or before a frame already read that is shown by then. Not for interlaced video, whose
+        deinterlacer needs the frames beside the one shown."""
+        if packet.pts is None or self._interlaced:
+            return False
+        return packet.pts > target or (latest_shown is not None and packet.pts < latest_shown)
 
     def _decode_packet(
         self, packet: av.Packet[Any] | None, window: Window, budget: Budget
