@@ -1,15 +1,18 @@
-"""The machinery of bench.py's service figure: start and stop `vframe serve`, send it requests from
-N concurrent clients, run a command per request N at a time, and count the CPU time all that took.
-Which frames, and what is printed, is bench.py's business.
+"""The machinery of bench.py's service figures: start and stop `vframe serve`, send it requests from
+N concurrent clients, run a command per request N at a time, run `wrk`, watch the decode workers'
+memory, and count the CPU time all that took. Which frames, and what is printed, is bench.py's business.
 
-Two clients, because Python clients share the machine's cores with the server:
+It starts the server itself, as tests/live.py does (a few lines alike on purpose: the bench does not
+import the test suite, which may change under it).
+
+Clients, because Python clients share the machine's cores with the server:
 
 * uncached frames - one `httpx.Client` (keep-alive) per client thread in the bench process. A frame
   takes a worker tens to hundreds of milliseconds to make; the client's ~1 ms does not matter.
-* cached hits - `load_in_processes`: several processes (this file run as a script), each keeping
-  its share of the connections open and speaking HTTP/1.1 over asyncio streams itself. A cached
-  hit costs the server about a millisecond of CPU; httpx.AsyncClient spends several (it topped out
-  near 250 requests/s on the 2-core machine this was written on) and would measure itself.
+* cached hits - `wrk` (Debian's, C, HTTP/1.1 keep-alive), or without it `load_in_processes`: several
+  processes (this file run as a script), each keeping its share of the connections open and speaking
+  HTTP/1.1 over asyncio streams itself (httpx.AsyncClient spends several ms a request and would
+  measure itself).
 """
 
 from __future__ import annotations
@@ -120,12 +123,15 @@ class Server:
             total += int(child[11]) + int(child[12]) if child else 0
         return total / _TICKS
 
+    def worker_pids(self) -> list[int]:
+        """The decode workers: the server's children started by multiprocessing's spawn (not its
+        resource tracker)."""
+        return [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+
     def peak_rss_mb(self) -> dict[str, Any]:
-        """Peak resident memory (VmHWM) of the server process and of each decode worker (its children
-        started by multiprocessing's spawn, not the resource tracker)."""
-        workers = [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+        """Peak resident memory (VmHWM) of the server process and of each live decode worker."""
         return {"server": _peak_rss_kb(self.process.pid) / 1024,
-                "workers": [_peak_rss_kb(pid) / 1024 for pid in workers]}
+                "workers": [_peak_rss_kb(pid) / 1024 for pid in self.worker_pids()]}
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -366,6 +372,83 @@ async def _client_process(job: dict[str, Any]) -> dict[str, object]:
     for connection in connections:
         connection.close()
     return {"started": started, "ended": ended, "latencies_ms": latencies, "failures": failures}
+
+
+# -- the decode workers' memory while a load runs --------------------------------------------------
+
+
+class WorkerMemory:
+    """Samples the peak RSS (VmHWM) of every decode worker of `server` every `interval` seconds from
+    `start()` to `stop()`, so that a worker replaced meanwhile still counts: {pid: peak MB}."""
+
+    def __init__(self, server: Server, interval: float = 0.2) -> None:
+        self.server, self.interval = server, interval
+        self.peaks: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for pid in self.server.worker_pids():
+            kb = _peak_rss_kb(pid)
+            if kb:
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), kb / 1024)
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._sample()
+
+    def start(self) -> WorkerMemory:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[int, float]:
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        return dict(self.peaks)
+
+
+# -- cached hits with wrk ----------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    threads: int
+    connections: int
+    seconds: float
+    requests: int
+    per_s: float
+    latency_ms: dict[str, float]  # 50%, 75%, 90%, 99% and mean
+    errors: str  # wrk's socket errors and non-2xx/3xx line, "" when none
+    output: str
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if match is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(wrk: str, url: str, threads: int, connections: int, seconds: float) -> WrkResult:
+    """`wrk -t THREADS -c CONNECTIONS -d SECONDS --latency URL`, its output parsed."""
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    output = done.stdout
+    if done.returncode != 0 or "Requests/sec:" not in output:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}\n{output[-1000:]}")
+    latency = {"mean": _ms(re.search(r"Latency\s+(\S+)", output).group(1))}  # type: ignore[union-attr]
+    for percent, value in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE):
+        latency[f"{percent}%"] = _ms(value)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    per_s = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors = "; ".join(line.strip() for line in output.splitlines()
+                       if line.strip().startswith(("Socket errors", "Non-2xx")))
+    return WrkResult(threads, connections, seconds, requests, per_s, latency, errors, output)
 
 
 # -- the command line, one process per request --------------------------------------------------
