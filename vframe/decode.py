@@ -305,7 +305,8 @@ class Video:
         # times them (AVI's decode timestamps), and only for decoders that honour it frame by frame.
         skipping = target is not None and not keyframe and not self.timeline.use_dts and self.decoder.name in SKIPPERS
         frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through,
-                              unshown_after=target if skipping else None)
+                              unshown_after=target if skipping else None,
+                              keyframes=self._keyframe_packets(keyframe, seeked and seek_to == target))
         for frame, key in frames:
             stamp = self.timeline.stamp(frame, stamp)
             keyed = keyed or key
@@ -320,6 +321,17 @@ class Video:
                 return window
             window.previous, window.frame, window.stamp = window.frame, frame, stamp
         return window
+
+    def _keyframe_packets(self, keyframe: bool, seeked_to_target: bool) -> str | None:
+        """Which packets keyframe mode decodes: a keyframe needs no other frame, so in containers that
+        flag keyframes reliably (MP4, Matroska) only keyframe packets ("all"). An MP4 seek lands on
+        the last keyframe whose decode time is at or before the target, and a later keyframe is
+        decoded, so shown, later: there the first keyframe read is the answer when it is shown by
+        the target ("first"; find() steps back when it is not). None: every packet is decoded (AVI
+        with B-frames is timed by the decoder's delay, which skipped packets would change)."""
+        if not keyframe or self.timeline.use_dts or not self.container.format.name.startswith(("mov,", "matroska")):
+            return None
+        return "first" if seeked_to_target and self._exact_durations else "all"
 
     @property
     def _exact_durations(self) -> bool:
@@ -341,14 +353,15 @@ class Video:
 
     def _frames(
         self, window: Window, budget: Budget, stop_after: int | None, fed_through: int | None = None,
-        unshown_after: int | None = None,
+        unshown_after: int | None = None, keyframes: str | None = None,
     ) -> Iterator[tuple[VideoFrame, bool]]:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
         after that timestamp (no frame from it can be shown earlier); with `fed_through`, up to the
         last packet whose decode time is at or before it, then the decoder is drained. A frame is
         never shown before it is decoded, so no later packet holds a frame shown by then, and its
         bytes (a remote read) are never fetched. With `unshown_after` (the target), the decoder
-        skips the non-reference frames that cannot be the one shown then (see _may_skip)."""
+        skips the non-reference frames that cannot be the one shown then (see _may_skip). With
+        `keyframes`, only keyframe packets are decoded ("all"), or only the first one ("first")."""
         packets = self.container.demux(self.stream)
         last_dts: int | None = None
         latest_shown: int | None = None  # the latest presentation time <= unshown_after among packets read
@@ -378,9 +391,12 @@ class Video:
                 self.decoder.skip_frame = "NONREF" if self._may_skip(packet, unshown_after, latest_shown) else "DEFAULT"
                 if packet.pts is not None and packet.pts <= unshown_after and not packet.is_discard:  # edit lists
                     latest_shown = packet.pts if latest_shown is None else max(latest_shown, packet.pts)
-            for item in self._decode_packet(packet, window, budget):
-                self._interlaced = self._interlaced or bool(item[0].interlaced_frame)
-                yield item
+            if keyframes is None or packet.is_keyframe:
+                for item in self._decode_packet(packet, window, budget):
+                    self._interlaced = self._interlaced or bool(item[0].interlaced_frame)
+                    yield item
+                if keyframes == "first":
+                    break
             # MP4's index gives each sample's duration as the gap to the next decode time, so the
             # next packet's decode time is known without reading it. Interlaced pictures are read
             # on to the next frame, which deinterlacing uses.

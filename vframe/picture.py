@@ -23,7 +23,11 @@ from .spec import FrameSpec
 # AVColorSpace -> the matrix swscale should use (None: unspecified, guessed from the size)
 _MATRICES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
              7: Colorspace.SMPTE240M, 9: Colorspace.BT2020, 10: Colorspace.BT2020}
-_SCALER = Interpolation.LANCZOS | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# Shrinking averages the source pixels each output pixel covers (area): as sharp as Lanczos at
+# thumbnail sizes, without its ringing, and five times faster. Enlarging interpolates (Lanczos),
+# and so does the tone-mapping path (see to_rgb).
+_SHRINK = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+_ENLARGE = Interpolation.LANCZOS | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _TURNS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 
 
@@ -82,10 +86,13 @@ def to_rgb(frame: VideoFrame, width: int, height: int) -> np.ndarray:
     wide = frame.color_primaries == hdr.BT2020_PRIMARIES
     mapped = frame.color_trc in (hdr.PQ, hdr.HLG) or wide
     alpha = not mapped and any(component.is_alpha for component in frame.format.components)
+    # swscale's area filter gets the chroma of high-bit-depth sources wrong on the way to rgb48.
+    shrinking = width <= frame.width and height <= frame.height
     try:
         converted = frame.reformat(
             width=width, height=height, format="rgb48le" if mapped else "rgba" if alpha else "rgb24",
-            interpolation=_SCALER, src_colorspace=_matrix(frame), src_color_range=_range(frame),
+            interpolation=_SHRINK if shrinking and not mapped else _ENLARGE,
+            src_colorspace=_matrix(frame), src_color_range=_range(frame),
             dst_color_range=ColorRange.JPEG,
         )
     except MemoryError:
