@@ -160,7 +160,7 @@ def ensure(video: Video) -> float | None:
 def make(video: Video) -> None:
     """Encode (vframe.synth.make_video checks every frame's index, the keyframes and the B-frames),
     then, for a repeated video, mux the clip's packets `repeat` times; written to a partial file first."""
-    from vframe.synth import make_video
+    from vframe.synth import make_video, repeat_clip
 
     partial = video.path.with_name(video.path.stem + ".part." + video.container)
     clip = partial if video.repeat == 1 else video.path.with_name(video.path.stem + ".clip." + video.container)
@@ -169,36 +169,13 @@ def make(video: Video) -> None:
                    height=video.height, gop=video.gop, bframes=video.bframes, pix_fmt=video.pix_fmt,
                    options=video.options or None)
         if video.repeat > 1:
-            repeat_packets(clip, partial, video.repeat)
+            repeat_clip(clip, partial, rounds=video.repeat)
             check_repeated(partial, video)
         partial.replace(video.path)
     finally:
         partial.unlink(missing_ok=True)
         if clip != partial:
             clip.unlink(missing_ok=True)
-
-
-def repeat_packets(clip: Path, out: Path, times: int) -> None:
-    """The clip's packets muxed `times` times, each round's timestamps shifted by the clip's duration.
-    The clip is whole closed GOPs, so the keyframes stay every GOP."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        packets = []
-        for packet in source.demux(stream):
-            if packet.size:
-                assert packet.pts is not None and packet.dts is not None, packet
-                packets.append((bytes(packet), packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe))
-        span = max(pts + duration for _, pts, _, duration, _ in packets) - min(pts for _, pts, *_ in packets)
-        tick = stream.time_base
-        assert tick is not None
-        with av.open(str(out), "w", format="mp4") as remuxed:
-            copy = remuxed.add_stream_from_template(stream)
-            for round_ in range(times):
-                for data, pts, dts, duration, key in packets:
-                    copied = av.Packet(data)
-                    copied.pts, copied.dts, copied.duration = pts + round_ * span, dts + round_ * span, duration
-                    copied.time_base, copied.is_keyframe, copied.stream = tick, key, copy
-                    remuxed.mux(copied)
 
 
 def check_repeated(path: Path, video: Video) -> None:

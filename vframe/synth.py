@@ -303,10 +303,11 @@ def _encode_large_clip(path: Path) -> None:
         container.mux(stream.encode(None))
 
 
-def _repeat_clip(clip: Path, out: Path, min_bytes: int, options: dict[str, str]) -> None:
-    """The clip's packets muxed again and again, timestamps shifted by the clip's duration each
-    time, until at least `min_bytes` of them are written. The clip holds whole closed GOPs, so
-    the keyframes stay every GOP frames."""
+def repeat_clip(clip: Path, out: Path, *, rounds: int | None = None, min_bytes: int = 0,
+                options: dict[str, str] | None = None) -> None:
+    """The clip's packets muxed into an MP4 again and again, timestamps shifted by the clip's
+    duration each time: `rounds` times, or until at least `min_bytes` are written. The clip holds
+    whole closed GOPs, so the keyframes stay every GOP frames."""
     with av.open(str(clip)) as source:
         stream = source.streams.video[0]
         packets = []
@@ -317,8 +318,9 @@ def _repeat_clip(clip: Path, out: Path, min_bytes: int, options: dict[str, str])
         span = max(pts + duration for _, pts, _, duration, _ in packets) - min(pts for _, pts, *_ in packets)
         tick = stream.time_base
         assert tick is not None
-        rounds = -(-min_bytes // sum(len(data) for data, *_ in packets))
-        with av.open(str(out), "w", format="mp4", options=options) as remuxed:
+        if rounds is None:
+            rounds = -(-min_bytes // sum(len(data) for data, *_ in packets))
+        with av.open(str(out), "w", format="mp4", options=options or {}) as remuxed:
             copy = remuxed.add_stream_from_template(stream)
             for round_ in range(rounds):
                 for data, pts, dts, duration, key in packets:
@@ -336,7 +338,7 @@ def make_large_mp4s(outputs: dict[Path, dict[str, str]], min_bytes: int, workdir
     _encode_large_clip(clip)
     try:
         for out, options in outputs.items():
-            _repeat_clip(clip, out, min_bytes, options)
+            repeat_clip(clip, out, min_bytes=min_bytes, options=options)
     finally:
         clip.unlink(missing_ok=True)
 
