@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import unquote
 
 import av
@@ -88,23 +88,6 @@ class LargeVideo:
     moov: int  # bytes of the top-level moov box: the index
     frames: int
     duration_s: float
-
-
-class Sample(NamedTuple):
-    """A demuxed packet of the video, every field known (PyAV's may be None)."""
-
-    pos: int
-    size: int
-    pts: int
-    dts: int
-    duration: int
-    key: bool
-
-
-def sample(packet: av.Packet[Any]) -> Sample:
-    if packet.pos is None or packet.pts is None or packet.dts is None:
-        raise RuntimeError(f"a packet without a position or timestamps: {packet}")
-    return Sample(packet.pos, packet.size, packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe)
 
 
 def video_path(cache: Path, layout: str) -> Path:
@@ -320,9 +303,7 @@ def gop_span(video: LargeVideo, offset: Offset) -> tuple[int, int]:
     """(start, end) in the file of the frame's GOP as tests/test_remote_bytes.py counts it: from its
     keyframe to the end of the last packet FFmpeg's decoder (slice threads, as vframe's) must be fed
     before it outputs the frame shown at T."""
-    with av.open(str(video.path)) as container:
-        stream = container.streams.video[0]
-        packets = [sample(p) for p in container.demux(stream) if p.size]
+    packets = synth.samples(video.path)
     target = sorted(p.pts for p in packets)[offset.shown]
     key_pos = max((p for p in packets if p.key and p.pts <= target), key=lambda p: p.pts).pos
     with av.open(str(video.path)) as container:

@@ -43,7 +43,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path, PosixPath
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import av
 import av.video.stream
@@ -108,22 +108,6 @@ class LargeVideo:
         return self.moov + frame.gop + 2 * block
 
 
-class Sample(NamedTuple):
-    """A demuxed packet of the video, every field known (PyAV's may be None)."""
-
-    pos: int
-    size: int
-    pts: int
-    dts: int
-    duration: int
-    key: bool
-
-
-def sample(packet: av.Packet[Any]) -> Sample:
-    assert packet.pos is not None and packet.pts is not None and packet.dts is not None, packet
-    return Sample(packet.pos, packet.size, packet.pts, packet.dts, packet.duration or 0, packet.is_keyframe)
-
-
 def time_base(stream: av.video.stream.VideoStream) -> Fraction:
     assert stream.time_base is not None
     return Fraction(stream.time_base)
@@ -156,9 +140,8 @@ def frame_facts(path: Path) -> dict[str, Frame]:
     """The frames at PLACES in the GOP that holds the video's middle, and the two ends of their GOPs
     (see the module docstring), from the packets' positions and a decoder fed one packet at a time."""
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        tick = time_base(stream)
-        packets = [sample(p) for p in container.demux(stream) if p.size]
+        tick = time_base(container.streams.video[0])
+    packets = synth.samples(path)
     shown = sorted(p.pts for p in packets)  # presentation order: frame n has pts shown[n]
     middle_key = len(shown) // 2 // GOP * GOP
     frames = {}

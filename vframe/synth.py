@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -328,6 +329,31 @@ def repeat_clip(clip: Path, out: Path, *, rounds: int | None = None, min_bytes: 
                     copied.pts, copied.dts, copied.duration = pts + round_ * span, dts + round_ * span, duration
                     copied.time_base, copied.is_keyframe, copied.stream = tick, key, copy
                     remuxed.mux(copied)
+
+
+class Sample(NamedTuple):
+    """A demuxed packet of a video, every field known (PyAV's may be None)."""
+
+    pos: int
+    size: int
+    pts: int
+    dts: int
+    duration: int
+    key: bool
+
+
+def samples(path: Path) -> list[Sample]:
+    """The video stream's packets in file order, for measuring what a frame needs read."""
+    with av.open(str(path)) as container:
+        found = []
+        for packet in container.demux(container.streams.video[0]):
+            if not packet.size:
+                continue
+            if packet.pos is None or packet.pts is None or packet.dts is None:
+                raise RuntimeError(f"a packet without a position or timestamps: {packet}")
+            found.append(Sample(packet.pos, packet.size, packet.pts, packet.dts, packet.duration or 0,
+                                packet.is_keyframe))
+        return found
 
 
 def make_large_mp4s(outputs: dict[Path, dict[str, str]], min_bytes: int, workdir: Path) -> None:
