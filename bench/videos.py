@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Video:
     def path(self) -> Path:
         tag = {"libx264": "h264", "libx265": f"hevc-{self.pix_fmt}", "libvpx-vp9": "vp9"}[self.codec]
         repeated = f"x{self.repeat}" if self.repeat > 1 else ""
-        extra = "".join(f"-{key}{value}" for key, value in sorted(self.options.items()))
+        extra = re.sub(r"[^0-9A-Za-z.-]", "", "".join(f"-{key}{value}" for key, value in sorted(self.options.items())))
         return CACHE_DIR / (f"{'long-' if self.repeat > 1 else ''}{tag}-{self.width}x{self.height}-{self.fps}fps"
                             f"-gop{self.gop}-bf{self.bframes}-{self.frames}f{repeated}{extra}.{self.container}")
 
@@ -92,7 +93,9 @@ class Video:
 
 
 VIDEOS = (
-    Video("1080p H.264", "H.264 High, 2 B-frames, GOP 8 s", "libx264", 1920, 1080, fps=25, gop=200, frames=500),
+    # One slice a frame, as x264 writes by default (PyAV's encoders default to slice threads).
+    Video("1080p H.264", "H.264 High, 2 B-frames, GOP 8 s", "libx264", 1920, 1080, fps=25, gop=200, frames=500,
+          options={"x264-params": "b-adapt=0:sliced-threads=0"}),
     Video("4K HEVC 10-bit", "HEVC Main 10, 2 B-frames, GOP 2 s", "libx265", 3840, 2160, fps=25, gop=50, frames=150,
           pix_fmt="yuv420p10le"),
     Video("720p VP9", "VP9 in WebM, GOP 4 s", "libvpx-vp9", 1280, 720, fps=24, gop=96, frames=480, bframes=0,

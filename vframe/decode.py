@@ -4,9 +4,10 @@ counted from the start of the video stream."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, BinaryIO, cast
@@ -18,6 +19,7 @@ import av.logging
 import av.stream
 from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
+from av.video.format import VideoFormat
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
@@ -59,6 +61,9 @@ _REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) (?:is invalid|exceeds)")  
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)  # "from before the first frame"
 _ANALYZE_MICROSECONDS = 5_000_000  # of stream time FFmpeg may read to find the streams (its default, pinned)
+# Memory the pictures held by frame threads may take (one each): 1080p gets one thread per core
+# plus one, 4K 10-bit two; a larger picture is decoded on slice threads.
+FRAME_THREAD_BYTES = 64 * 1024**2
 _MAX_STEPS_BACK = 5  # times to step back after a seek overshoots, before decoding from the start
 # Formats whose timestamps after a seek are guessed by a parser resyncing mid-stream (MPEG-PS
 # and raw elementary streams): exact only when read from the start.
@@ -66,17 +71,16 @@ SEQUENTIAL_FORMATS = {"mpeg", "mpegvideo", "m4v", "h264", "hevc", "vvc", "h261",
 
 
 @contextmanager
-def _refused_sizes() -> Iterator[list[tuple[int, int]]]:
-    """The frame sizes FFmpeg refused to allocate in this thread meanwhile (over `max_pixels`, or
-    over its own limit of about 16384x16384): such a refusal leaves the stream's size unknown, and
-    only FFmpeg's log says what it was."""
-    refused: list[tuple[int, int]] = []
+def _refused_sizes(refused: list[tuple[int, int]]) -> Iterator[None]:
+    """Adds to `refused` the frame sizes FFmpeg refused to allocate in this thread meanwhile (over
+    `max_pixels`, or over its own limit of about 16384x16384): such a refusal leaves the stream's
+    size unknown, and only FFmpeg's log says what it was."""
     previous = av.logging.get_level(), av.logging.get_skip_repeated()
     av.logging.set_level(av.logging.ERROR)  # the capture sees only what the level lets through
     av.logging.set_skip_repeated(False)  # or the same refusal, met again, would not be seen
     try:
         with av.logging.Capture() as logs:  # this thread's messages, kept from the log
-            yield refused
+            yield
     finally:
         av.logging.set_level(previous[0])
         av.logging.set_skip_repeated(previous[1])
@@ -130,6 +134,8 @@ class Window:
     stamp: int | None = None
     next: VideoFrame | None = None
     missing_from: int | None = None  # frames from this timestamp on may be missing (damaged data)
+    latest_packet: int | None = None  # the latest presentation time <= the target among the packets read
+    concealed: bool = False  # the decoder hid damage in a frame it gave
 
     def doubt(self, stamp: int) -> None:
         self.missing_from = stamp if self.missing_from is None else min(self.missing_from, stamp)
@@ -155,6 +161,8 @@ class Video:
     timeline: Timeline = field(init=False)
     _fresh: bool = field(init=False, default=True)  # nothing read since opening: we are at the start
     _interlaced: bool = field(init=False, default=False)  # an interlaced frame was seen
+    _frame_threads: bool = field(init=False, default=True)  # until a pass looks damaged (see find)
+    _suspect: bool = field(init=False, default=False)  # a frame-threaded pass may have lost or hidden damage
 
     def __post_init__(self) -> None:
         self._open()
@@ -168,10 +176,32 @@ class Video:
 
     def _open(self) -> None:
         self._fresh = True
+        self.container = self._open_container(refused=None)
+        try:
+            self.stream = pick_stream(self.container)
+            context = self.stream.codec_context
+            if context is not None and not (context.width and context.height):
+                # A decoder may have refused a frame's size while the streams were read, which left
+                # it unknown: only FFmpeg's log says which size, so open again, listening to it.
+                self.container.close()
+                refused: list[tuple[int, int]] = []
+                self.container = self._open_container(refused)
+                self.stream = pick_stream(self.container)
+                for width, height in refused:
+                    check_frame_pixels(width, height, self.settings)
+            self.decoder = self._make_decoder()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _open_container(self, refused: list[tuple[int, int]] | None) -> av.container.InputContainer:
+        """The container read from the start; with `refused`, the frame sizes FFmpeg refused
+        meanwhile are added to it (listening to FFmpeg's log costs time on every message, some
+        50 ms for a big MP4 index, so only when needed)."""
         self.reader.seek(0)
         try:
-            with _refused_sizes() as refused:
-                self.container = av.open(
+            with _refused_sizes(refused) if refused is not None else nullcontext():
+                container = av.open(
                     self.reader,
                     mode="r",
                     container_options={
@@ -189,17 +219,7 @@ class Video:
             raise Unsupported("The file is not a video vframe can read: its format is unknown or damaged.") from None
         except MemoryError:
             raise OutOfMemory() from None
-        try:
-            self.stream = pick_stream(self.container)
-            context = self.stream.codec_context
-            if context is not None and not (context.width and context.height):
-                # The decoder refused a frame's size while the streams were read, which left it unknown.
-                for width, height in refused:
-                    check_frame_pixels(width, height, self.settings)
-            self.decoder = self._make_decoder()
-        except BaseException:
-            self.container.close()
-            raise
+        return container
 
     @property
     def _codec_options(self) -> dict[str, str]:
@@ -221,13 +241,24 @@ class Video:
             decoder = cast(VideoCodecContext, CodecContext.create(alpha_decoder, "r"))
             decoder.width, decoder.height = context.width, context.height
             return decoder
-        # Slice threads only: with frame threads a decoding error drops the frames still in flight
-        # and error concealment depends on the thread count, so damaged files would give answers
-        # that change with the machine.
-        context.thread_type = "SLICE"
-        context.thread_count = self.settings.decoder_threads
         context.options = self._codec_options
         return context
+
+    def _choose_threads(self, keyframe: bool) -> None:
+        """Before the decoder's first frame. An exact frame is decoded on frame threads, which put
+        every core on one request, until a pass looks damaged (see find). Each frame thread holds a
+        picture, so their number is bounded by FRAME_THREAD_BYTES (4K 10-bit: 2). One keyframe is
+        decoded on slice threads (frame threads would only delay it), and so is a stream timed by
+        the decoder's delay, which frame threads lengthen."""
+        if self.decoder.is_open:
+            return  # chosen once, when the decoder opens
+        wanted = self.settings.decoder_threads or len(os.sched_getaffinity(0)) + 1
+        frame_threads = min(wanted, FRAME_THREAD_BYTES // _picture_bytes(self.decoder))
+        with suppress(ValueError, AttributeError):  # decoders without threads (libvpx: its own)
+            if self._frame_threads and not keyframe and not self.timeline.use_dts and frame_threads >= 2:
+                self.decoder.thread_type, self.decoder.thread_count = "FRAME", frame_threads
+            else:
+                self.decoder.thread_type, self.decoder.thread_count = "SLICE", self.settings.decoder_threads
 
     def close(self) -> None:
         self.container.close()
@@ -241,7 +272,26 @@ class Video:
     # -- finding the frame ---------------------------------------------------------------
 
     def find(self, offset_ms: int, budget: Budget, *, keyframe: bool = False) -> Found:
-        """The frame shown at `offset_ms` (or, with `keyframe`, the keyframe at or before it)."""
+        """The frame shown at `offset_ms` (or, with `keyframe`, the keyframe at or before it).
+
+        Frame threads decode on every core, but on damaged data they drop the frames in flight
+        without a word, or conceal errors depending on timing. So a frame-threaded answer stands
+        only if its pass met no damage, the decoder concealed nothing, and the frame found is the
+        latest one the packets read say is shown by then; otherwise the frame is found again on
+        slice threads, whose answer does not depend on the machine."""
+        try:
+            found = self._find(offset_ms, budget, keyframe=keyframe)
+        except ProcessingFailed:
+            if not (self._frame_threads and self._suspect):
+                raise
+        if self._frame_threads and self._suspect:
+            self._frame_threads = False
+            self.container.close()
+            self._open()
+            found = self._find(offset_ms, budget, keyframe=keyframe)
+        return found
+
+    def _find(self, offset_ms: int, budget: Budget, *, keyframe: bool) -> Found:
         if self.timeline.start is None:
             window = self._decode(None, None, keyframe=False, budget=budget)
             if window.first_stamp is None:
@@ -295,31 +345,48 @@ class Video:
             self.container.close()
             self._open()
         self._fresh = False
+        self._choose_threads(keyframe)
         self.decoder.flush_buffers()
         # AVI with B-frames is timed by the decode timestamp a frame leaves the decoder with, which
         # depends on its delay: skipping frames would change it, so every frame is decoded there.
         self._skip_nonkey(keyframe and not self.timeline.use_dts)
-        window, stamp, keyed = Window(), None, not seeked
+        window = Window()
         fed_through = target if target is not None and not keyframe and self._exact_durations else None
         # Skipping non-reference frames changes when the others leave the decoder: not where that
         # times them (AVI's decode timestamps), and only for decoders that honour it frame by frame.
         skipping = target is not None and not keyframe and not self.timeline.use_dts and self.decoder.name in SKIPPERS
         frames = self._frames(window, budget, stop_after=target if keyframe else None, fed_through=fed_through,
-                              unshown_after=target if skipping else None,
+                              target=target, skip_unshown=skipping,
                               keyframes=self._keyframe_packets(keyframe, seeked and seek_to == target))
+        try:
+            return self._keep(window, frames, target, keyframe=keyframe, keyed=not seeked)
+        finally:
+            self._suspect = self._suspect or (self._frame_threads and _looks_damaged(window, target, keyframe))
+
+    def _keep(
+        self, window: Window, frames: Iterator[tuple[VideoFrame, bool]], target: int | None, *, keyframe: bool,
+        keyed: bool,
+    ) -> Window:
+        """The frames of one pass kept around `target` (see _decode)."""
+        stamp = None
         for frame, key in frames:
             stamp = self.timeline.stamp(frame, stamp)
             keyed = keyed or key
             if stamp is None or not keyed or (keyframe and not key):
                 continue  # before the first keyframe after a seek, a frame lacks its references
-            if window.first is None:
+            if window.first_stamp is None:
                 window.first, window.first_stamp = frame, stamp
             if target is None:
                 return window
             if stamp > target:
                 window.next = frame
                 return window
-            window.previous, window.frame, window.stamp = window.frame, frame, stamp
+            # Only frames still needed are held: each one held keeps a picture buffer from the
+            # decoder's pool (25 MB at 4K 10-bit), which then allocates another. The first frame
+            # stands in when none is shown by the target; deinterlacing an interlaced frame uses
+            # the one before it.
+            window.previous = window.frame if frame.interlaced_frame else None
+            window.frame, window.stamp, window.first = frame, stamp, None
         return window
 
     def _keyframe_packets(self, keyframe: bool, seeked_to_target: bool) -> str | None:
@@ -353,18 +420,17 @@ class Video:
 
     def _frames(
         self, window: Window, budget: Budget, stop_after: int | None, fed_through: int | None = None,
-        unshown_after: int | None = None, keyframes: str | None = None,
+        target: int | None = None, skip_unshown: bool = False, keyframes: str | None = None,
     ) -> Iterator[tuple[VideoFrame, bool]]:
         """Decoded frames from here to the end; with `stop_after`, up to the first packet decoded
         after that timestamp (no frame from it can be shown earlier); with `fed_through`, up to the
         last packet whose decode time is at or before it, then the decoder is drained. A frame is
         never shown before it is decoded, so no later packet holds a frame shown by then, and its
-        bytes (a remote read) are never fetched. With `unshown_after` (the target), the decoder
-        skips the non-reference frames that cannot be the one shown then (see _may_skip). With
+        bytes (a remote read) are never fetched. With `skip_unshown`, the decoder skips the
+        non-reference frames that cannot be the one shown at `target` (see _may_skip). With
         `keyframes`, only keyframe packets are decoded ("all"), or only the first one ("first")."""
         packets = self.container.demux(self.stream)
         last_dts: int | None = None
-        latest_shown: int | None = None  # the latest presentation time <= unshown_after among packets read
         while True:
             budget.check_time()
             try:
@@ -387,10 +453,12 @@ class Video:
                 window.first_packet_dts = packet.dts
             if packet.size == 0:
                 continue
-            if unshown_after is not None:
-                self.decoder.skip_frame = "NONREF" if self._may_skip(packet, unshown_after, latest_shown) else "DEFAULT"
-                if packet.pts is not None and packet.pts <= unshown_after and not packet.is_discard:  # edit lists
-                    latest_shown = packet.pts if latest_shown is None else max(latest_shown, packet.pts)
+            if skip_unshown and target is not None:
+                skip = self._may_skip(packet, target, window.latest_packet)
+                self.decoder.skip_frame = "NONREF" if skip else "DEFAULT"
+            if target is not None and packet.pts is not None and packet.pts <= target and not packet.is_discard:
+                latest = window.latest_packet  # (packets an edit list discards are never shown)
+                window.latest_packet = packet.pts if latest is None else max(latest, packet.pts)
             if keyframes is None or packet.is_keyframe:
                 for item in self._decode_packet(packet, window, budget):
                     self._interlaced = self._interlaced or bool(item[0].interlaced_frame)
@@ -434,7 +502,26 @@ class Video:
         for frame in frames:
             budget.spend_frame()
             check_frame_pixels(frame.width, frame.height, self.settings)
+            window.concealed = window.concealed or frame.is_corrupt
             yield frame, bool(frame.key_frame) or unflagged
+
+
+def _picture_bytes(context: VideoCodecContext) -> int:
+    """The bytes of one decoded picture (3 bytes a pixel when the format is not known yet)."""
+    width, height = max(context.width, 1), max(context.height, 1)
+    if context.format is None:
+        return 3 * width * height
+    components = VideoFormat(context.format.name, width, height).components
+    return max(1, sum(c.width * c.height * (2 if c.bits > 8 else 1) for c in components))
+
+
+def _looks_damaged(window: Window, target: int | None, keyframe: bool) -> bool:
+    """Whether a frame-threaded pass may have lost a frame or hidden damage (see Video.find)."""
+    if window.missing_from is not None or window.concealed:
+        return True
+    if target is None or keyframe:
+        return window.first_stamp is None
+    return window.latest_packet is not None and window.stamp != window.latest_packet
 
 
 def _first_as_frame(window: Window) -> Window:

@@ -32,8 +32,8 @@ class Settings:
         default=32 * 1024**2, metadata=_doc("largest encoded image returned (413 above)")
     )
     decoder_threads: int = field(default=0, metadata=_doc(
-        "decoder slice threads (not frame threads: they make damaged files decode differently per machine); "
-        "0 lets FFmpeg choose"
+        "threads decoding one frame; 0: every idle core (the service gives a request one thread while "
+        "the other workers are busy)"
     ))
     probe_bytes: int = field(default=5_000_000, metadata=_doc("bytes FFmpeg may read to find the streams"))
     jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))

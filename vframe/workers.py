@@ -20,7 +20,7 @@ import resource
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -52,6 +52,7 @@ class Job:
     source: Source
     spec: FrameSpec
     started: float  # time.monotonic() when the request arrived: its deadline runs from there
+    decoder_threads: int = 0  # 0: the settings' own
 
 
 def _limit_address_space(extra_bytes: int) -> None:
@@ -76,7 +77,8 @@ def _work(connection: Connection, settings: Settings) -> None:
             return
         result: Grab | VframeError
         try:
-            result = grab(job.source, job.spec, settings, started=job.started)
+            job_settings = replace(settings, decoder_threads=job.decoder_threads) if job.decoder_threads else settings
+            result = grab(job.source, job.spec, job_settings, started=job.started)
         except VframeError as error:
             result = error
         except MemoryError:  # an allocation past the address-space limit, outside FFmpeg
@@ -157,6 +159,7 @@ class WorkerPool:
         self.settings = settings
         self.metrics = metrics
         self.size = settings.worker_count
+        self._cores = len(os.sched_getaffinity(0))
         self.busy = 0
         self.workers: list[Worker | None] = []
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(settings.queue_size)
@@ -240,11 +243,19 @@ class WorkerPool:
             worker = self.workers[index]
             if worker is None:
                 return ProcessingFailed("No decode worker could be started."), None
+        job = replace(job, decoder_threads=self.settings.decoder_threads or self._decoder_threads())
         self.busy += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._threads, worker.run, job, kill_at)
         finally:
             self.busy -= 1
+
+    def _decoder_threads(self) -> int:
+        """Threads for a job starting now: the idle cores (plus one, which keeps frame threads fed)
+        when other jobs leave at least two, else one. Under load every core decodes a request of
+        its own, which costs no thread hand-offs and no pictures held by threads."""
+        idle = self._cores - self.busy
+        return idle + 1 if idle >= 2 else 1
 
     def _retire_reason(self, index: int) -> str | None:
         """Why a healthy worker that just finished should still be replaced, if it should."""
