@@ -21,6 +21,8 @@ import pytest
 from live import LiveServer, live_server, raw_request
 
 from vframe import synth
+from vframe.errors import SourceNotFound
+from vframe.sources import LocalFolder
 
 SPEC = "?vframe/jpg/offset/0"
 NOT_FOUND = {"error": "No such video."}
@@ -155,3 +157,78 @@ def test_symlinks_inside_the_root_work(server: LiveServer, tree: Tree, target: s
 def test_the_server_still_works(server: LiveServer) -> None:
     assert server.health()["workers_ready"] == 1
     assert raw_request(server, "/v.mp4" + SPEC).status == 200
+
+
+# -- the quick way to plain files (LocalFolder._find_plain) ----------------------------------------
+# A key with no symlink on its way is found with one lstat per segment instead of realpath, and the
+# same LocalFile is given again while the file's stat is unchanged. Each check still runs on every
+# request: a swap is seen at once, even for a frame already in the result cache.
+
+
+def test_a_file_or_folder_swapped_for_a_symlink_out_is_no_longer_served(server: LiveServer, tree: Tree) -> None:
+    elsewhere = tree.root.parent / "elsewhere"  # outside the root, with the same names as inside it
+    (elsewhere / "swap").mkdir(parents=True)
+    shutil.copyfile(tree.root / "v.mp4", elsewhere / "swap" / "v.mp4")
+    shutil.copyfile(tree.root / "v.mp4", elsewhere / "v.mp4")
+    (tree.root / "swap").mkdir()
+    served = tree.root / "swap" / "v.mp4"
+    shutil.copyfile(tree.root / "v.mp4", served)
+    targets = ("/swap/v.mp4" + SPEC, "/swap/v.mp4")
+    for target in targets * 2:  # the second time, the frame is a cache hit
+        assert raw_request(server, target).status == 200, target
+    watch = Inotify(elsewhere, elsewhere / "swap", elsewhere / "v.mp4", elsewhere / "swap" / "v.mp4")
+    try:
+        served.unlink()
+        served.symlink_to(elsewhere / "v.mp4")  # the file itself
+        for target in targets:
+            assert raw_request(server, target).json() == NOT_FOUND, target
+        (tree.root / "swap").rename(tree.root / "swap-before")
+        (tree.root / "swap").symlink_to(elsewhere / "swap", target_is_directory=True)  # its folder
+        for target in targets:
+            assert raw_request(server, target).json() == NOT_FOUND, target
+        assert watch.events() == [], "a file outside the root was opened"
+    finally:
+        watch.close()
+
+
+def test_the_quick_way_checks_every_segment_every_time(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    (outside / "sub").mkdir(parents=True)
+    for path in (root / "sub" / "v.mp4", outside / "sub" / "v.mp4", outside / "v.mp4"):
+        path.write_bytes(b"video bytes")
+    folder = LocalFolder.at(root)
+    first = folder.find("sub/v.mp4")
+    assert folder.find("sub/v.mp4") is first, "unchanged: the same LocalFile"
+    assert first.path == root.resolve() / "sub" / "v.mp4"
+
+    os.utime(root / "sub" / "v.mp4", ns=(10**18, 10**18))  # touched: a new version
+    touched = folder.find("sub/v.mp4")
+    assert touched.validator != first.validator and touched.modified == 10**9
+    (root / "sub" / "v.mp4").write_bytes(b"other bytes, longer")  # rewritten
+    assert folder.find("sub/v.mp4").size == len(b"other bytes, longer")
+
+    (root / "sub" / "v.mp4").unlink()
+    with pytest.raises(SourceNotFound):
+        folder.find("sub/v.mp4")
+    (root / "sub" / "v.mp4").symlink_to(outside / "v.mp4")
+    with pytest.raises(SourceNotFound):
+        folder.find("sub/v.mp4")
+    (root / "sub").rename(root / "sub-before")
+    (root / "sub").symlink_to(outside / "sub", target_is_directory=True)
+    with pytest.raises(SourceNotFound):
+        folder.find("sub/v.mp4")
+
+
+def test_a_root_moved_away_and_replaced_by_a_symlink_out_serves_nothing(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "v.mp4").write_bytes(b"inside")
+    (outside / "v.mp4").write_bytes(b"outside")
+    folder = LocalFolder.at(root)
+    assert folder.find("v.mp4").size == len(b"inside")
+    root.rename(tmp_path / "moved")
+    root.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SourceNotFound):
+        folder.find("v.mp4")

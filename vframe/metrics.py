@@ -40,6 +40,15 @@ class Metrics:
         )
         for reason in RESTART_REASONS:
             self.worker_restarts.labels(reason)
+        self._requests_by_status: dict[int, Counter] = {}
+
+    def count_request(self, status: int, seconds: float) -> None:
+        """One answered request (each status's counter looked up once, not per request)."""
+        counter = self._requests_by_status.get(status)
+        if counter is None:
+            counter = self._requests_by_status[status] = self.requests.labels(str(status))
+        counter.inc()
+        self.request_seconds.observe(seconds)
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A value read when the metrics are scraped (queue depth, cache size...)."""

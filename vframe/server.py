@@ -20,8 +20,7 @@ import mimetypes
 import os
 import socket
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from email.utils import formatdate, parsedate_to_datetime
@@ -30,10 +29,9 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from . import ENGINE_VERSION
 from .cache import Key, ResultCache
@@ -53,15 +51,30 @@ log = logging.getLogger("vframe.server")
 
 METHODS = ("GET", "HEAD")
 INTERNAL_ERROR = "Something went wrong inside vframe; the error has been logged."
+KEPT_SPECS = 1024  # parsed specs remembered, by their text...
+KEPT_SPEC_BYTES = 200  # ...when it is no longer than this (a valid spec can be padded: 7.000...)
+KEPT_ETAGS = 4096  # frame ETags remembered, by cache key
+CONDITIONS = (b"if-none-match", b"if-modified-since")
 
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI application serving `settings.root`. Its decode workers start with the app's lifespan."""
     service = Service(settings)
-    app = Starlette(lifespan=service.lifespan)
+    app = _Application(lifespan=service.lifespan)
     app.router.default = service  # no routes: the service answers every path and method itself
     app.state.service = service
     return app
+
+
+class _Application(Starlette):
+    """Starlette for the lifespan; an HTTP request goes straight to the service, which answers
+    every path, method and error itself: Starlette's middleware and router would add only time."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.router.default(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 class Service:
@@ -75,6 +88,9 @@ class Service:
         self.cache = ResultCache(settings.cache_bytes)
         self.pool: WorkerPool | None = None
         self._making: dict[Key, asyncio.Task[Grab]] = {}
+        self._specs: dict[bytes, FrameSpec] = {}
+        self._etags: dict[Key, str] = {}
+        self.cache_control = f"public, max-age={settings.cache_max_age}"
         self.metrics.gauge("vframe_cache_bytes", "Bytes of images in the result cache.", lambda: self.cache.bytes)
         self.metrics.gauge("vframe_cache_entries", "Images in the result cache.", lambda: len(self.cache))
         self.metrics.gauge("vframe_queue_depth", "Frames waiting for a worker.", lambda: self._pool_status("queued"))
@@ -98,7 +114,7 @@ class Service:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
         request = Request(scope, receive)
-        reqid = uuid.uuid4().hex[:16]
+        reqid = os.urandom(8).hex()
         note: dict[str, str] = {}
         try:
             response = await self.respond(request, started, note)
@@ -108,23 +124,15 @@ class Service:
             log.exception("request %s failed", reqid)
             response = error_response(500, INTERNAL_ERROR)
         response.headers["X-Reqid"] = reqid
-        sent = {"status": response.status_code, "length": response.headers.get("content-length", "-")}
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":  # a Range answer's status is known only here
-                sent["status"] = message["status"]
-                sent["length"] = Headers(raw=message["headers"]).get("content-length", "-")
-            await send(message)
-
-        await response(scope, receive, send_and_note)
+        await response(scope, receive, send)  # every response of ours knows its status and length before it is sent
         elapsed = time.monotonic() - started
-        self.metrics.requests.labels(str(sent["status"])).inc()
-        self.metrics.request_seconds.observe(elapsed)
-        access_log.info(
-            '%s %s "%s %s" %s %s %.1fms%s', reqid, _client(request), request.method, _target(scope),
-            sent["status"], sent["length"], elapsed * 1000,
-            "".join(f" {name}={value}" for name, value in note.items()),
-        )
+        self.metrics.count_request(response.status_code, elapsed)
+        if access_log.isEnabledFor(logging.INFO):  # the line is put together only to be written
+            access_log.info(
+                f'{reqid} {_client(scope)} "{request.method} {_target(scope)}" {response.status_code} '
+                f'{response.headers.get("content-length", "-")} {elapsed * 1000:.1f}ms'
+                + "".join(f" {name}={value}" for name, value in note.items())
+            )
 
     async def respond(self, request: Request, started: float, note: dict[str, str]) -> Response:
         scope = request.scope
@@ -144,28 +152,51 @@ class Service:
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
         if not spec_text or spec_text.startswith((b"e=", b"token=")):  # the video itself (perhaps signed)
             return self.video(await self.find(path[1:], started), request, path)
-        spec = parse(unquote(spec_text.decode("latin-1")), self.settings)
+        spec = self.spec(spec_text)
         source = await self.find(path[1:], started)
         check_source_size(source.size, self.settings)
-        headers = {"ETag": frame_etag(source, spec, self.settings), "Cache-Control": self._cache_control()}
+        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
+        headers = {"ETag": self.etag(key), "Cache-Control": self.cache_control}
         if source.modified is not None:
-            headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
+            headers["Last-Modified"] = http_date(source.modified)
+        conditions = _conditions(scope)
         # An ETag of ours names a frame that was made, so its match needs no work. `*` and dates
         # only count once the frame exists: a file that gives no frame answers its error, not 304.
-        if not_modified(request.headers, headers["ETag"], None, exact_only=True):
+        if not_modified(conditions, headers["ETag"], None, exact_only=True):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        result, hit = await self.frame(source, spec, started)
+        result, hit = await self.frame(key, source, spec, started)
         note["cache"] = "hit" if hit else "miss"
-        note["frame"] = result.time_header
-        if not_modified(request.headers, headers["ETag"], source.modified):
+        note["frame"] = frame_time = result.time_header
+        if not_modified(conditions, headers["ETag"], source.modified):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        headers["X-Vframe-Time"] = result.time_header
+        headers["X-Vframe-Time"] = frame_time
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(result.data))
             return Response(b"", media_type=result.media_type, headers=headers)
         return Response(result.data, media_type=result.media_type, headers=headers)
+
+    def spec(self, text: bytes) -> FrameSpec:
+        """The query's spec, parsed once per distinct text: a service sees the same few specs over and over."""
+        spec = self._specs.get(text)
+        if spec is None:
+            spec = parse(unquote(text.decode("latin-1")), self.settings)
+            if len(text) <= KEPT_SPEC_BYTES:
+                if len(self._specs) >= KEPT_SPECS:
+                    self._specs.clear()
+                self._specs[text] = spec
+        return spec
+
+    def etag(self, key: Key) -> str:
+        """The frame's ETag, hashed once per cache key."""
+        etag = self._etags.get(key)
+        if etag is None:
+            etag = frame_etag(key, self.settings)
+            if len(self._etags) >= KEPT_ETAGS:
+                self._etags.clear()
+            self._etags[key] = etag
+        return etag
 
     async def find(self, key: str, started: float) -> Source:
         if isinstance(self.library, LocalFolder):  # a stat: quicker than a thread hop
@@ -178,9 +209,8 @@ class Service:
             )
         return source
 
-    async def frame(self, source: Source, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
+    async def frame(self, key: Key, source: Source, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
         """The frame from the cache, or made once however many requests ask for it at the same time."""
-        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
         cached = self.cache.get(key)
         if cached is not None:
             self.metrics.cache_hits.inc()
@@ -209,9 +239,9 @@ class Service:
         """The video itself, as stored: Range, If-Range, HEAD, ETag, 304; relayed block by block from
         any source (never held whole), so that every source answers ranges alike."""
         etag = '"' + _digest(source.identity, source.validator) + '"'
-        headers = {"ETag": etag, "Cache-Control": self._cache_control()}
+        headers = {"ETag": etag, "Cache-Control": self.cache_control}
         if source.modified is not None:
-            headers["Last-Modified"] = formatdate(source.modified, usegmt=True)
+            headers["Last-Modified"] = http_date(source.modified)
         if not_modified(request.headers, etag, source.modified):
             return Response(status_code=304, headers=headers)
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -223,9 +253,6 @@ class Service:
         body = {"status": "ok" if healthy else "no decode worker is ready", **status}
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
-    def _cache_control(self) -> str:
-        return f"public, max-age={self.settings.cache_max_age}"
-
 
 def error_response(status: int, message: str) -> Response:
     """The one shape of every failure: JSON with one sentence, never stored by a cache."""
@@ -235,14 +262,15 @@ def error_response(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def frame_etag(source: Source, spec: FrameSpec, settings: Settings) -> str:
-    """Strong: the same bytes come back for the same video version, spec, engine and output settings."""
+def frame_etag(key: Key, settings: Settings) -> str:
+    """Strong: the same bytes come back for the same video version, spec, engine (the cache key)
+    and output settings."""
     output = f"{settings.jpeg_quality}/{settings.webp_quality}/{settings.png_compress_level}"
     limits = f"{settings.max_width}x{settings.max_height}"
-    return '"' + _digest(source.identity, source.validator, str(spec), ENGINE_VERSION, output, limits) + '"'
+    return '"' + _digest(*key, output, limits) + '"'
 
 
-def not_modified(headers: Headers, etag: str, modified: float | None, *, exact_only: bool = False) -> bool:
+def not_modified(headers: Mapping[str, str], etag: str, modified: float | None, *, exact_only: bool = False) -> bool:
     """RFC 9110: If-None-Match (weak comparison) wins over If-Modified-Since. With `exact_only`,
     only a listed ETag counts (not `*`, not a date)."""
     if_none_match = headers.get("if-none-match")
@@ -261,6 +289,17 @@ def not_modified(headers: Headers, etag: str, modified: float | None, *, exact_o
     if since.tzinfo is None:  # HTTP dates are GMT
         return False
     return int(modified) <= since.timestamp()
+
+
+@functools.lru_cache(maxsize=1024)
+def http_date(seconds: float) -> str:
+    """Last-Modified's text, made once per date."""
+    return formatdate(seconds, usegmt=True)
+
+
+def _conditions(scope: Scope) -> dict[str, str]:
+    """The request's If-None-Match and If-Modified-Since (the first of each), read in one pass."""
+    return {name.decode(): value.decode("latin-1") for name, value in reversed(scope["headers"]) if name in CONDITIONS}
 
 
 def _digest(*parts: str) -> str:
@@ -285,11 +324,14 @@ def _target(scope: Scope) -> str:
     query = scope.get("query_string", b"")
     target = raw + (b"?" + query if query else b"")
     text = target[:2000].decode("ascii", "backslashreplace")
+    if text.isprintable():
+        return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 class _FromEnvironment:
@@ -356,13 +398,41 @@ def _example_key(root: Path) -> str | None:
 
 
 def configure_logging() -> None:
+    # Our lines show none of the caller, thread or process: not gathered (the logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.setFormatter(_LineFormatter())
     for name in ("vframe", "uvicorn"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+class _LineFormatter(logging.Formatter):
+    """"%(asctime)s %(name)s %(message)s" as logging's Formatter writes it, for less: the line is put
+    together directly (unless it carries an exception or a stack) and the date made once a second."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        return f"{self.formatTime(record)} {record.name} {record.getMessage()}"
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if int(record.created) != second:
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, text)
+        return f"{text},{int(record.msecs):03d}"  # as logging's default_msec_format, "%s,%03d"
 
 
 __all__ = ["Service", "app", "create_app", "serve"]

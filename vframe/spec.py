@@ -3,6 +3,7 @@ parsed into a frozen FrameSpec whose `str()` is the canonical spec (it keys cach
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,6 +43,11 @@ class FrameSpec:
         return Decimal(self.offset_ms) / 1000
 
     def __str__(self) -> str:
+        return self.canonical
+
+    @functools.cached_property
+    def canonical(self) -> str:
+        """The normalized spec text (made once per spec: it keys every cache lookup and ETag)."""
         parts = [PREFIX, self.format, "offset", _format_seconds(self.offset_ms)]
         if self.width is not None:
             parts += ["w", str(self.width)]
