@@ -252,7 +252,8 @@ class Video:
         the decoder's delay, which frame threads lengthen."""
         if self.decoder.is_open:
             return  # chosen once, when the decoder opens
-        wanted = self.settings.decoder_threads or len(os.sched_getaffinity(0)) + 1
+        cores = len(os.sched_getaffinity(0))
+        wanted = self.settings.decoder_threads or (cores + 1 if cores >= 2 else 1)
         frame_threads = min(wanted, FRAME_THREAD_BYTES // _picture_bytes(self.decoder))
         with suppress(ValueError, AttributeError):  # decoders without threads (libvpx: its own)
             if self._frame_threads and not keyframe and not self.timeline.use_dts and frame_threads >= 2:
