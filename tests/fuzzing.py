@@ -49,10 +49,10 @@ def make_seed_videos(folder: Path) -> dict[str, synth.SynthVideo]:
     starting at 1.4 s, MPEG-4 Part 2 and H.264 with B-frames in AVI, and H.264 with AAC audio in an MP4."""
     folder.mkdir(parents=True, exist_ok=True)
     made = {
-        "h264_bframes_moov_end.mp4": _synthetic(folder / "h264_bframes_moov_end.mp4", "libx264", bframes=3),
-        "vp9.webm": _synthetic(folder / "vp9.webm", "libvpx-vp9", bframes=0),
-        "h264_start_1.4.ts": _synthetic(folder / "h264_start_1.4.ts", "libx264", bframes=2, start=Fraction(14, 10)),
-        "mpeg4.avi": _synthetic(folder / "mpeg4.avi", "mpeg4", bframes=0),
+        "h264_bframes_moov_end.mp4": seed_video(folder / "h264_bframes_moov_end.mp4", "libx264", bframes=3),
+        "vp9.webm": seed_video(folder / "vp9.webm", "libvpx-vp9", bframes=0),
+        "h264_start_1.4.ts": seed_video(folder / "h264_start_1.4.ts", "libx264", bframes=2, start=Fraction(14, 10)),
+        "mpeg4.avi": seed_video(folder / "mpeg4.avi", "mpeg4", bframes=0),
     }
     moov_end = made["h264_bframes_moov_end.mp4"]
     made[PRISTINE] = synth.SynthVideo(synth.remux_faststart(moov_end.path, folder / PRISTINE), moov_end.times,
@@ -66,7 +66,7 @@ def make_seed_videos(folder: Path) -> dict[str, synth.SynthVideo]:
     return made
 
 
-def _synthetic(path: Path, codec: str, bframes: int, start: Fraction = Fraction(0)) -> synth.SynthVideo:
+def seed_video(path: Path, codec: str, bframes: int, start: Fraction = Fraction(0)) -> synth.SynthVideo:
     return synth.make_video(path, codec=codec, frames=SEED_FRAMES, fps=SEED_FPS, width=SEED_WIDTH,
                             height=SEED_HEIGHT, gop=SEED_GOP, bframes=bframes, start=start)
 

@@ -34,6 +34,7 @@ from fuzzing import (
     pristine_problem,
     request_for,
     restarts,
+    seed_video,
     verdict,
 )
 from live import live_server
@@ -125,3 +126,18 @@ def test_a_damaged_timestamp_never_gives_a_time_before_the_start(tmp_path: Path)
     path.write_bytes(damaged.data)
     result = vframe.grab(path, "vframe/jpeg/offset/1.538/w/64/h/48/mode/fast")
     assert result.time >= 0 and result.time_header == "0.000"
+
+
+def test_a_start_time_near_the_int64_limit_reads_from_the_start(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a fragmented MP4 whose damaged header starts the stream at -2**63 + 7508
+    ticks made the step back after a seek ask FFmpeg for a time below -2**63 (an OverflowError, 599
+    "The decoder failed"). Such a seek is not asked for: the video is read from the start."""
+    moov_end = seed_video(tmp_path / "moov_end.mp4", "libx264", bframes=3)
+    fragmented = synth.remux(moov_end.path, tmp_path / "h264_fragmented.mp4",
+                             {"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+    damaged = mutant({"h264_fragmented.mp4": fragmented.read_bytes()}, "h264_fragmented.mp4~mp4_header~3423925646")
+    path = tmp_path / "damaged.mp4"
+    path.write_bytes(damaged.data)
+    for offset in ("0", "0.5", "1000"):
+        result = vframe.grab(path, f"vframe/png/offset/{offset}/w/33/h/17")
+        assert (result.width, result.height) == (33, 17) and result.time >= 0

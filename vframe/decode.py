@@ -163,6 +163,7 @@ class Video:
     _interlaced: bool = field(init=False, default=False)  # an interlaced frame was seen
     _frame_threads: bool = field(init=False, default=True)  # until a pass looks damaged (see find)
     _suspect: bool = field(init=False, default=False)  # a frame-threaded pass may have lost or hidden damage
+    _used_frame_threads: bool = field(init=False, default=False)  # a decoder was opened on frame threads
 
     def __post_init__(self) -> None:
         self._open()
@@ -256,8 +257,11 @@ class Video:
         wanted = self.settings.decoder_threads or (cores + 1 if cores >= 2 else 1)
         frame_threads = min(wanted, FRAME_THREAD_BYTES // _picture_bytes(self.decoder))
         with suppress(ValueError, AttributeError):  # decoders without threads (libvpx: its own)
-            if self._frame_threads and not keyframe and not self.timeline.use_dts and frame_threads >= 2:
+            if not self._frame_threads:  # found again after a doubtful pass: one thread, whose
+                self.decoder.thread_type, self.decoder.thread_count = "SLICE", 1  # answer is the same everywhere
+            elif not keyframe and not self.timeline.use_dts and frame_threads >= 2:
                 self.decoder.thread_type, self.decoder.thread_count = "FRAME", frame_threads
+                self._used_frame_threads = True
             else:
                 self.decoder.thread_type, self.decoder.thread_count = "SLICE", self.settings.decoder_threads
 
@@ -278,19 +282,20 @@ class Video:
         Frame threads decode on every core, but on damaged data they drop the frames in flight
         without a word, or conceal errors depending on timing. So a frame-threaded answer stands
         only if its pass met no damage, the decoder concealed nothing, and the frame found is the
-        latest one the packets read say is shown by then; otherwise the frame is found again on
-        slice threads, whose answer does not depend on the machine."""
+        latest one the packets read say is shown by then; otherwise the frame is found again on one
+        thread, whose answer does not depend on the machine or the load (the thread count changes
+        what some decoders, VP9's among them, make of damaged data)."""
         try:
             found = self._find(offset_ms, budget, keyframe=keyframe)
-        except ProcessingFailed:
-            if not (self._frame_threads and self._suspect):
+            if not self._suspect:
+                return found
+        except ProcessingFailed:  # no frame, or a truncation: what frame threads may have made up
+            if not self._used_frame_threads:
                 raise
-        if self._frame_threads and self._suspect:
-            self._frame_threads = False
-            self.container.close()
-            self._open()
-            found = self._find(offset_ms, budget, keyframe=keyframe)
-        return found
+        self._frame_threads = self._suspect = self._used_frame_threads = False
+        self.container.close()
+        self._open()
+        return self._find(offset_ms, budget, keyframe=keyframe)
 
     def _find(self, offset_ms: int, budget: Budget, *, keyframe: bool) -> Found:
         if self.timeline.start is None:
@@ -362,7 +367,7 @@ class Video:
         try:
             return self._keep(window, frames, target, keyframe=keyframe, keyed=not seeked)
         finally:
-            self._suspect = self._suspect or (self._frame_threads and _looks_damaged(window, target, keyframe))
+            self._suspect = self._suspect or (self._used_frame_threads and _looks_damaged(window, target, keyframe))
 
     def _keep(
         self, window: Window, frames: Iterator[tuple[VideoFrame, bool]], target: int | None, *, keyframe: bool,
@@ -407,6 +412,8 @@ class Video:
         return self.container.format.name.startswith("mov,")
 
     def _seek(self, seek_to: int) -> bool:
+        if not _INT64_MIN <= seek_to <= _INT64_MAX:
+            return False  # past what FFmpeg can be asked (a damaged start time near -2^63): from the start
         try:
             self.container.seek(seek_to, stream=self.stream, backward=True, any_frame=False)
             return True
