@@ -37,6 +37,7 @@ from . import ENGINE_VERSION
 from .cache import Key, ResultCache
 from .errors import MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeError
 from .limits import check_source_size
+from .memo import Memo
 from .metrics import CONTENT_TYPE, Metrics
 from .pipeline import Grab
 from .settings import Settings
@@ -88,8 +89,8 @@ class Service:
         self.cache = ResultCache(settings.cache_bytes)
         self.pool: WorkerPool | None = None
         self._making: dict[Key, asyncio.Task[Grab]] = {}
-        self._specs: dict[bytes, FrameSpec] = {}
-        self._etags: dict[Key, str] = {}
+        self._specs: Memo[bytes, FrameSpec] = Memo(KEPT_SPECS)
+        self._etags: Memo[Key, str] = Memo(KEPT_ETAGS)
         self.cache_control = f"public, max-age={settings.cache_max_age}"
         self.metrics.gauge("vframe_cache_bytes", "Bytes of images in the result cache.", lambda: self.cache.bytes)
         self.metrics.gauge("vframe_cache_entries", "Images in the result cache.", lambda: len(self.cache))
@@ -183,20 +184,13 @@ class Service:
         if spec is None:
             spec = parse(unquote(text.decode("latin-1")), self.settings)
             if len(text) <= KEPT_SPEC_BYTES:
-                if len(self._specs) >= KEPT_SPECS:
-                    self._specs.clear()
-                self._specs[text] = spec
+                self._specs.keep(text, spec)
         return spec
 
     def etag(self, key: Key) -> str:
         """The frame's ETag, hashed once per cache key."""
         etag = self._etags.get(key)
-        if etag is None:
-            etag = frame_etag(key, self.settings)
-            if len(self._etags) >= KEPT_ETAGS:
-                self._etags.clear()
-            self._etags[key] = etag
-        return etag
+        return etag if etag is not None else self._etags.keep(key, frame_etag(key, self.settings))
 
     async def find(self, key: str, started: float) -> Source:
         if isinstance(self.library, LocalFolder):  # a stat: quicker than a thread hop

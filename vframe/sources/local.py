@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from ..errors import SourceNotFound
 from ..limits import Budget
+from ..memo import Memo
 from .keys import NOT_FOUND, check_key
 
 KEPT_FILES = 4096  # files found, kept to be given again while unchanged
@@ -72,8 +73,8 @@ class LocalFolder:
 
     root: Path
     _root_inode: tuple[int, int] = field(init=False, repr=False, compare=False)
-    _found: dict[str, tuple[tuple[int, int, int, int], LocalFile]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _found: Memo[str, tuple[tuple[int, int, int, int], LocalFile]] = field(
+        default_factory=lambda: Memo(KEPT_FILES), init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -118,8 +119,4 @@ class LocalFolder:
         known = self._found.get(path)
         if known is not None and known[0] == version:
             return known[1]
-        found = LocalFile.stated(Path(path), info)
-        if len(self._found) >= KEPT_FILES:
-            self._found.clear()
-        self._found[path] = (version, found)
-        return found
+        return self._found.keep(path, (version, LocalFile.stated(Path(path), info)))[1]
