@@ -158,12 +158,14 @@ class Target:
         return "n/a" if self.passed is None else "PASS" if self.passed else "MISS"
 
 
-def print_targets(targets: list[Target], title: str) -> None:
+def print_targets(targets: list[Target], title: str) -> list[Target]:
+    """Print `targets` under `title` and give them back (to add to the summary)."""
     width = max(len(t.what) for t in targets)
     target_width = max(len(t.target) for t in targets)
     print(f"{title}:")
     for t in targets:
         print(f"  {t.what:<{width}}  target {t.target:<{target_width}}  measured {t.measured:<40} {t.verdict}")
+    return targets
 
 
 def ratio_target(section: str, what: str, value: float, base: float, limit: float, strict: bool = False) -> Target:
@@ -602,9 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for result in results.values():
         print_video(result)
-    section = per_frame_targets(results)
-    print_targets(section, "targets, per frame")
-    targets += section
+    targets += print_targets(per_frame_targets(results), "targets, per frame")
     print(flush=True)
 
     hd = VIDEOS[0]
@@ -615,13 +615,9 @@ def main(argv: list[str] | None = None) -> int:
         if tools.ffmpeg:
             bench_ffmpeg_parallel(tools.ffmpeg, throughput, Path(tmp))
     cached, serve_peak = bench_throughput_and_cached(throughput, tools, quick)
-    section = print_throughput(throughput)
-    print_targets(section, "targets, throughput")
-    targets += section
+    targets += print_targets(print_throughput(throughput), "targets, throughput")
     print()
-    section = print_cached(cached)
-    print_targets(section, "targets, cached hits")
-    targets += section
+    targets += print_targets(print_cached(cached), "targets, cached hits")
     print(flush=True)
 
     uhd = VIDEOS[1]
@@ -632,14 +628,10 @@ def main(argv: list[str] | None = None) -> int:
     memory.bench_process_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ffmpeg_4k = [c.max_rss_kb for c in results[uhd.name].calls.get(FFMPEG, []) if c.max_rss_kb]
     memory.ffmpeg_mb = max(ffmpeg_4k) / 1024 if ffmpeg_4k else None
-    section = print_memory(memory)
-    print_targets(section, "targets, memory")
-    targets += section
+    targets += print_targets(print_memory(memory), "targets, memory")
     print()
 
-    section = exactness(results, throughput, memory)
-    print_targets(section, "targets, exactness")
-    targets += section
+    targets += print_targets(exactness(results, throughput, memory), "targets, exactness")
     print()
 
     remote = None
