@@ -161,9 +161,10 @@ class Video:
     timeline: Timeline = field(init=False)
     _fresh: bool = field(init=False, default=True)  # nothing read since opening: we are at the start
     _interlaced: bool = field(init=False, default=False)  # an interlaced frame was seen
-    _frame_threads: bool = field(init=False, default=True)  # until a pass looks damaged (see find)
-    _suspect: bool = field(init=False, default=False)  # a frame-threaded pass may have lost or hidden damage
-    _used_frame_threads: bool = field(init=False, default=False)  # a decoder was opened on frame threads
+    _threads_allowed: bool = field(init=False, default=True)  # more than one, until a pass looks damaged (see find)
+    _suspect: bool = field(init=False, default=False)  # a pass on threads may have lost or hidden damage
+    _threaded: str | None = field(init=False, default=None)  # "FRAME" or "SLICE": the decoder has more than one thread
+    _keyframe_asked: bool = field(init=False, default=False)  # the frame asked for is a keyframe (fast mode)
 
     def __post_init__(self) -> None:
         self._open()
@@ -245,25 +246,29 @@ class Video:
         context.options = self._codec_options
         return context
 
-    def _choose_threads(self, keyframe: bool) -> None:
+    def _choose_threads(self) -> None:
         """Before the decoder's first frame. An exact frame is decoded on frame threads, which put
         every core on one request, until a pass looks damaged (see find). Each frame thread holds a
-        picture, so their number is bounded by FRAME_THREAD_BYTES (4K 10-bit: 2). One keyframe is
-        decoded on slice threads (frame threads would only delay it), and so is a stream timed by
-        the decoder's delay, which frame threads lengthen."""
+        picture, so their number is bounded by FRAME_THREAD_BYTES (4K 10-bit: 2); a picture too large
+        for two, and a stream timed by the decoder's delay (which frame threads lengthen), are
+        decoded on slice threads. One keyframe (fast mode) is decoded on one thread: slice threads
+        made it no faster on the bench's videos or the shared corpus's largest, and with them
+        FFmpeg's H.264 decoder neither conceals nor reports a damaged slice, so damage would go
+        unseen and the picture would depend on the load."""
         if self.decoder.is_open:
             return  # chosen once, when the decoder opens
         cores = len(os.sched_getaffinity(0))
         wanted = self.settings.decoder_threads or (cores + 1 if cores >= 2 else 1)
         frame_threads = min(wanted, FRAME_THREAD_BYTES // _picture_bytes(self.decoder))
         with suppress(ValueError, AttributeError):  # decoders without threads (libvpx: its own)
-            if not self._frame_threads:  # found again after a doubtful pass: one thread, whose
-                self.decoder.thread_type, self.decoder.thread_count = "SLICE", 1  # answer is the same everywhere
-            elif not keyframe and not self.timeline.use_dts and frame_threads >= 2:
+            if not self._threads_allowed or self._keyframe_asked:  # one thread, whose answer on damaged data is
+                self.decoder.thread_type, self.decoder.thread_count = "SLICE", 1  # the same everywhere
+            elif not self.timeline.use_dts and frame_threads >= 2:
                 self.decoder.thread_type, self.decoder.thread_count = "FRAME", frame_threads
-                self._used_frame_threads = True
-            else:
+                self._threaded = "FRAME"
+            else:  # (0: FFmpeg's choice, one a core)
                 self.decoder.thread_type, self.decoder.thread_count = "SLICE", self.settings.decoder_threads
+                self._threaded = "SLICE" if (self.settings.decoder_threads or cores) > 1 else None
 
     def close(self) -> None:
         self.container.close()
@@ -280,19 +285,22 @@ class Video:
         """The frame shown at `offset_ms` (or, with `keyframe`, the keyframe at or before it).
 
         Frame threads decode on every core, but on damaged data they drop the frames in flight
-        without a word, or conceal errors depending on timing. So a frame-threaded answer stands
-        only if its pass met no damage, the decoder concealed nothing, and the frame found is the
-        latest one the packets read say is shown by then; otherwise the frame is found again on one
-        thread, whose answer does not depend on the machine or the load (the thread count changes
-        what some decoders, VP9's among them, make of damaged data)."""
+        without a word, or conceal errors depending on timing; and the thread count, of frame or
+        slice threads, changes what some decoders (VP9's, dav1d) make of damaged data. So an answer
+        decoded on threads stands only if its pass met no damage, the decoder concealed nothing,
+        and (exact frames) the frame found is the latest one the packets read say is shown by then;
+        otherwise the frame is found again on one thread, whose answer does not depend on the
+        machine or the load."""
+        self._keyframe_asked = keyframe
         try:
             found = self._find(offset_ms, budget, keyframe=keyframe)
             if not self._suspect:
                 return found
-        except ProcessingFailed:  # no frame, or a truncation: what frame threads may have made up
-            if not self._used_frame_threads:
+        except ProcessingFailed:  # no frame, or a truncation: what threads may have made up
+            if not self._threaded:
                 raise
-        self._frame_threads = self._suspect = self._used_frame_threads = False
+        self._threads_allowed = self._suspect = False
+        self._threaded = None
         self.container.close()
         self._open()
         return self._find(offset_ms, budget, keyframe=keyframe)
@@ -351,7 +359,7 @@ class Video:
             self.container.close()
             self._open()
         self._fresh = False
-        self._choose_threads(keyframe)
+        self._choose_threads()  # (the first pass, which finds where the video starts, included)
         self.decoder.flush_buffers()
         # AVI with B-frames is timed by the decode timestamp a frame leaves the decoder with, which
         # depends on its delay: skipping frames would change it, so every frame is decoded there.
@@ -367,7 +375,8 @@ class Video:
         try:
             return self._keep(window, frames, target, keyframe=keyframe, keyed=not seeked)
         finally:
-            self._suspect = self._suspect or (self._used_frame_threads and _looks_damaged(window, target, keyframe))
+            self._suspect = self._suspect or (
+                self._threaded is not None and _looks_damaged(window, target, keyframe, self._threaded == "FRAME"))
 
     def _keep(
         self, window: Window, frames: Iterator[tuple[VideoFrame, bool]], target: int | None, *, keyframe: bool,
@@ -523,13 +532,14 @@ def _picture_bytes(context: VideoCodecContext) -> int:
     return max(1, sum(c.width * c.height * (2 if c.bits > 8 else 1) for c in components))
 
 
-def _looks_damaged(window: Window, target: int | None, keyframe: bool) -> bool:
-    """Whether a frame-threaded pass may have lost a frame or hidden damage (see Video.find)."""
+def _looks_damaged(window: Window, target: int | None, keyframe: bool, frame_threads: bool) -> bool:
+    """Whether a pass on threads may have lost a frame or hidden damage (see Video.find): frame
+    threads also drop the frames in flight, which the packets read show."""
     if window.missing_from is not None or window.concealed:
         return True
     if target is None or keyframe:
         return window.first_stamp is None
-    return window.latest_packet is not None and window.stamp != window.latest_packet
+    return frame_threads and window.latest_packet is not None and window.stamp != window.latest_packet
 
 
 def _first_as_frame(window: Window) -> Window:
