@@ -20,12 +20,16 @@ send (and bill). ffmpeg's own count of the bytes it read (its AVIOContext statis
 Peers, on the same seeded offsets spread over each video, interleaved offset by offset:
 
 * vframe          - `vframe.grab("http://127.0.0.1:PORT/big.mp4", "vframe/jpg/offset/T/w/480/h/360",
-                    Settings(allow_private_urls=1))` in this process, default block size, warm (one
-                    grab of another offset first; each grab opens the video afresh);
+                    Settings(allow_private_urls=1, origin_cache_bytes=0))` in this process, default
+                    block size, warm (one grab of another offset first); nothing is kept between
+                    grabs, so each costs what a first frame of the video does;
 * ffmpeg          - `ffmpeg -ss T -i http://127.0.0.1:PORT/big.mp4 -frames:v 1 -vf scale=480:360 -y
                     out.jpg`, a process per frame;
-* vframe serve    - `vframe serve --origin http://127.0.0.1:PORT/` (default settings), asked over
-                    HTTP by one client; every offset is a different frame, so its cache never hits.
+* vframe serve    - `vframe serve --origin http://127.0.0.1:PORT/ --origin-cache-bytes 0`, asked over
+                    HTTP by one client; every offset is a different frame, so its cache never hits;
+* vframe kept     - the library with its default settings: the bytes earlier grabs of the same
+                    video fetched (its index, at least) are kept, as a decode worker keeps them for
+                    its next request; its budget has no index.
 
 For each: median and p90 wall time, median bytes and requests the origin counted, and ratios to
 ffmpeg's. The pictures are checked: vframe's must equal the grab of the local file, byte for byte;
@@ -72,7 +76,7 @@ LAYOUTS = {"moov last": {}, "faststart": {"movflags": "faststart"}}
 OUT_SIZE = (480, 360)
 SEED = 20240601
 OFFSETS = (6, 3)  # a video: full, quick
-PEERS = ("ffmpeg", "vframe", "vframe serve")
+PEERS = ("ffmpeg", "vframe", "vframe serve", "vframe kept")
 CHUNK = 256 * 1024  # the origin writes bodies in pieces of this size
 Serve = Callable[..., AbstractContextManager[Any]]  # bench/service.py's vframe_serve(root, *flags)
 
@@ -362,13 +366,17 @@ def _call(layout: str, peer: str, offset: Offset, wall: float, requests: list[di
                       len(gets), len(requests) - len(gets), _ranges(requests))
 
 
-def call_vframe(origin: Origin, video: LargeVideo, offset: Offset, local: bytes | None) -> RemoteCall:
+def call_vframe(origin: Origin, video: LargeVideo, offset: Offset, local: bytes | None, kept: bool = False
+                ) -> RemoteCall:
+    """A grab that fetches all it needs (a first frame of the video); with `kept`, one that may use
+    what this process kept of the video from earlier grabs (its index, at least)."""
     origin.take()
-    settings = vframe.Settings(allow_private_urls=1)
+    settings = vframe.Settings(allow_private_urls=1, origin_cache_bytes=vframe.Settings().origin_cache_bytes if kept
+                               else 0)
     started = time.perf_counter()
     result = vframe.grab(f"{origin.url}/{video.path.name}", offset.spec, settings)
     wall = time.perf_counter() - started
-    call = _call(video.layout, "vframe", offset, wall, origin.take())
+    call = _call(video.layout, "vframe kept" if kept else "vframe", offset, wall, origin.take())
     call.right = None if local is None else result.data == local
     return call
 
@@ -437,6 +445,7 @@ def bench_remote(ffmpeg: str | None, cache: Path, quick: bool, serve: Serve | No
             for layout, video in videos.items():
                 warm = Offset(round(video.duration_s * 1000 * 0.55) + 7, "warm-up")
                 call_vframe(origin, video, warm, None)
+                call_vframe(origin, video, warm, None, kept=True)
                 if ffmpeg:
                     call_ffmpeg(ffmpeg, origin, video, warm, out)
                 if client is not None:
@@ -448,9 +457,11 @@ def bench_remote(ffmpeg: str | None, cache: Path, quick: bool, serve: Serve | No
                     calls.append(call_vframe(origin, video, offset, local))
                     if client is not None:
                         calls.append(call_serve(client, origin, video, offset, local))
+                    calls.append(call_vframe(origin, video, offset, local, kept=True))
                     for call in calls:
                         if call.peer != "ffmpeg":
-                            call.budget = video.moov + end - start + 2 * result.block_bytes
+                            index = 0 if call.peer == "vframe kept" else video.moov
+                            call.budget = index + end - start + 2 * result.block_bytes
                     result.calls += calls
     return result
 
@@ -460,7 +471,8 @@ def _maybe_serve(serve: Serve | None, origin: Origin) -> Iterator[Any]:
     if serve is None:
         yield None
         return
-    with serve(Path(""), "--root", "", "--origin", origin.url + "/") as server:  # a later --root wins
+    # A later --root wins; no bytes kept between requests: each frame costs what a first one does.
+    with serve(Path(""), "--root", "", "--origin", origin.url + "/", "--origin-cache-bytes", "0") as server:
         yield server
 
 

@@ -26,6 +26,7 @@ class Faults:
     ignore_range: bool = False  # answer 200 with the whole body
     no_head: bool = False  # 405 to HEAD
     replace_after: int | None = None  # after this many GETs, the object's bytes (and ETag) change
+    weak_etag: bool = False  # W/"...": the same meaning, not the same bytes
 
 
 @dataclass
@@ -120,7 +121,8 @@ def _handler(origin: Origin) -> type[BaseHTTPRequestHandler]:
                     replaced = faults.replace_after is not None and origin.gets > faults.replace_after
                 if replaced:
                     data = data[::-1]
-            headers = {"ETag": _etag(data), "Last-Modified": formatdate(path.stat().st_mtime, usegmt=True),
+            etag = ("W/" if faults.weak_etag else "") + _etag(data)
+            headers = {"ETag": etag, "Last-Modified": formatdate(path.stat().st_mtime, usegmt=True),
                        "Accept-Ranges": "bytes", "Content-Type": "video/mp4"}
             if_match = self.headers.get("If-Match")
             if if_match is not None and if_match != headers["ETag"]:

@@ -54,6 +54,7 @@ from origin import Origin, Request, serve_origin
 
 import vframe
 from vframe import synth
+from vframe.sources.ranged import KEPT
 
 MB = 1_000_000
 MIN_BYTES = 200 * MB
@@ -256,7 +257,8 @@ class Servers:
 
     def __getitem__(self, block: int) -> LiveServer:
         if block not in self._started:
-            flags = ("--root", "", "--origin", self._origin.url + "/", "--block-bytes", str(block))
+            flags = ("--root", "", "--origin", self._origin.url + "/", "--block-bytes", str(block),
+                     "--origin-cache-bytes", "0")  # each frame asked for is a first frame for its worker
             self._started[block] = self._stack.enter_context(live_server(Path(""), *flags))
         return self._started[block]
 
@@ -321,12 +323,96 @@ def test_a_frame_from_the_library_costs_the_index_its_gop_and_two_blocks(
     video = large_videos[layout]
     frame = video.frames[place]
     origin.reset()
+    KEPT.clear()  # the first frame of this video in this process
     settings = vframe.Settings(allow_private_urls=1, block_bytes=block)
     result = vframe.grab(f"{origin.url}/{video.name}", frame.spec, settings)
     requests = list(origin.requests)
     assert result.time == frame.seconds
     assert result.data == frame.local
     check_origin(video, frame, block, requests, "vframe.grab")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_second_frame_of_the_same_video_fetches_nothing_twice(
+    large_videos: dict[str, LargeVideo], origin: Origin, layout: str
+) -> None:
+    """The origin's ETag is strong, so what the first frame fetched (the index, the start of the
+    GOP) serves the second: it costs its own part of the GOP and at most two blocks, no index."""
+    video = large_videos[layout]
+    first, second = video.frames["keyframe"], video.frames["half-GOP"]
+    url, settings = f"{origin.url}/{video.name}", vframe.Settings(allow_private_urls=1)
+    KEPT.clear()
+    origin.reset()
+    assert vframe.grab(url, first.spec, settings).data == first.local
+    fetched_first = [fetched_range(r) for r in origin.requests if r.method == "GET"]
+    origin.reset()
+    result = vframe.grab(url, second.spec, settings)
+    requests = list(origin.requests)
+    assert result.data == second.local
+    check_second_frame(video, second, fetched_first, requests)
+
+
+def test_with_a_weak_etag_nothing_is_kept_between_requests(large_videos: dict[str, LargeVideo], origin: Origin) -> None:
+    """A weak ETag does not name exact bytes: the second frame fetches the index again."""
+    video = large_videos["faststart"]
+    frame = video.frames["keyframe"]
+    url, settings = f"{origin.url}/{video.name}", vframe.Settings(allow_private_urls=1)
+    KEPT.clear()
+    origin.reset()
+    origin.faults.weak_etag = True
+    assert vframe.grab(url, frame.spec, settings).data == frame.local
+    assert KEPT.bytes == 0
+    origin.requests.clear()
+    assert vframe.grab(url, frame.spec, settings).data == frame.local
+    assert sum(r.length for r in origin.requests) >= video.moov
+
+
+def test_what_a_process_keeps_between_requests_is_bounded(large_videos: dict[str, LargeVideo],
+                                                          origin: Origin) -> None:
+    video = large_videos["moov-last"]
+    frame = video.frames["half-GOP"]
+    settings = vframe.Settings(allow_private_urls=1, block_bytes=SMALL_BLOCK, origin_cache_bytes=3 * SMALL_BLOCK)
+    KEPT.clear()
+    origin.reset()
+    assert vframe.grab(f"{origin.url}/{video.name}", frame.spec, settings).data == frame.local
+    assert 0 < KEPT.bytes <= 3 * SMALL_BLOCK
+
+
+def check_second_frame(video: LargeVideo, frame: Frame, fetched_first: list[tuple[int, int]],
+                       requests: list[Request]) -> None:
+    """A second frame of a video: nothing the first fetched is fetched again, and no index."""
+    fetched = [fetched_range(r) for r in requests if r.method == "GET"]
+    assert all(end <= start_first or end_first <= start
+               for start_first, end_first in fetched_first for start, end in fetched), (fetched_first, fetched)
+    sent = sum(r.length for r in requests)
+    assert sent <= video.budget(frame, DEFAULT_BLOCK) - video.moov, (sent, fetched)
+    assert [r.method for r in requests].count("HEAD") == 1  # the version is still looked up each time
+
+
+def test_a_second_frame_from_the_same_worker_fetches_nothing_twice(
+    large_videos: dict[str, LargeVideo], origin: Origin
+) -> None:
+    """The same through `vframe serve` (one decode worker, so both frames meet the same one)."""
+    video = large_videos["moov-last"]
+    first, second = video.frames["keyframe"], video.frames["half-GOP"]
+    with live_server(Path(""), "--root", "", "--origin", origin.url + "/", "--workers", "1") as server, \
+            server.client() as client:
+        origin.reset()
+        assert client.get(f"/{video.name}?{first.spec}").content == first.local
+        fetched_first = [fetched_range(r) for r in origin.requests if r.method == "GET"]
+        origin.reset()
+        response = client.get(f"/{video.name}?{second.spec}")
+        requests = list(origin.requests)
+    assert response.status_code == 200, response.text
+    assert response.content == second.local
+    check_second_frame(video, second, fetched_first, requests)
+
+
+def fetched_range(request: Request) -> tuple[int, int]:
+    """[start, end) of a ranged GET the origin answered."""
+    assert request.range is not None
+    start, _, last = request.range.removeprefix("bytes=").partition("-")
+    return int(start), int(start) + request.length
 
 
 @pytest.mark.parametrize(("layout", "place", "block"), cases(("half-GOP",)))

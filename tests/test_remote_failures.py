@@ -64,10 +64,10 @@ def clean(origin: Origin, elsewhere: Origin) -> Iterator[None]:
 
 
 def serve(origin: Origin, *flags: str) -> Iterator[LiveServer]:
-    """`vframe serve --origin ORIGIN/` with one worker, no result cache (every valid request reaches
-    the origin again) and `flags`."""
+    """`vframe serve --origin ORIGIN/` with one worker, no result cache and no bytes kept between
+    requests (every valid request reads from the origin again) and `flags`."""
     with live_server(Path(""), "--root", "", "--origin", f"{origin.url}/", "--workers", "1", "--cache-bytes", "0",
-                     *flags) as server:
+                     "--origin-cache-bytes", "0", *flags) as server:
         yield server
 
 

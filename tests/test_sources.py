@@ -342,7 +342,8 @@ def test_etags_are_stable(served: Served) -> None:
 
 
 def test_a_changed_object_gives_a_new_etag_and_frame(served: Served, folder: Folder) -> None:
-    """Rewritten (disk, origin) or uploaded again (S3): a new ETag and the new frame, never the cached one."""
+    """Rewritten (disk, origin) or uploaded again (S3): a new ETag and the new frame, never the cached
+    one, nor one made of the bytes the decode worker kept of the old version."""
     key = f"changing-{served.name}.mp4"
     target = f"/{key}?vframe/jpg/offset/1/w/160"
     served.put(key, (folder.root / "v.mp4").read_bytes())  # 24 fps: offset 1 is frame 24

@@ -46,6 +46,10 @@ class Settings:
     max_fetch_bytes: int = field(
         default=1024**3, metadata=_doc("bytes one request may fetch from an origin or S3 (413 above)")
     )
+    origin_cache_bytes: int = field(default=64 * 1024**2, metadata=_doc(
+        "bytes of remote videos a process keeps between requests, for later frames of the same version of a "
+        "video (a strong ETag): its index and GOPs already read are not fetched again; 0: none"
+    ))
     origin_timeout_seconds: float = field(
         default=10.0, metadata=_doc("connect and read timeout of each request to an origin or S3 (504 past it)")
     )
@@ -124,7 +128,7 @@ class Settings:
 
 
 _ZERO_ALLOWED = {"decoder_threads", "png_compress_level", "port", "allow_private_urls", "workers", "worker_max_jobs",
-                 "cache_bytes", "cache_max_age"}
+                 "cache_bytes", "cache_max_age", "origin_cache_bytes"}
 
 
 def env_name(name: str) -> str:

@@ -27,7 +27,7 @@ from ..errors import Forbidden, SourceNotFound, UpstreamFailed, UpstreamTimeout
 from ..limits import Budget
 from ..settings import Settings
 from .keys import NOT_FOUND, check_key
-from .ranged import open_ranged
+from .ranged import Reading, open_ranged, reading_of
 
 _RETRIES = 2
 _BACKOFF_SECONDS = (0.1, 0.4)
@@ -61,7 +61,7 @@ class HttpObject:
     etag: str | None
     last_modified: str | None  # the header, as the origin sent it
     timeout: float
-    block_bytes: int
+    reading: Reading
     address: str | None = None  # connect here (a checked IP) instead of resolving the host again
 
     @property
@@ -77,7 +77,10 @@ class HttpObject:
         return _http_date(self.last_modified)
 
     def open(self, budget: Budget | None = None) -> BinaryIO:
-        return open_ranged(self.size, self.fetch, budget, self.block_bytes)
+        # A strong ETag names these exact bytes, so what is fetched may serve later requests.
+        strong = self.etag is not None and not self.etag.startswith("W/")
+        return open_ranged(self.size, self.fetch, budget, self.reading,
+                           ("http", self.url, self.etag, self.size) if strong else None)
 
     def fetch(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of this version of the object."""
@@ -106,7 +109,7 @@ class HttpOrigin:
 
     base: str
     timeout: float
-    block_bytes: int
+    reading: Reading
 
     @classmethod
     def at(cls, base: str, settings: Settings) -> HttpOrigin:
@@ -115,7 +118,7 @@ class HttpOrigin:
             raise ValueError(f"the origin {base!r} must be an http(s):// URL without a query")
         if not base.endswith("/"):
             base += "/"
-        return cls(base, settings.origin_timeout_seconds, settings.block_bytes)
+        return cls(base, settings.origin_timeout_seconds, reading_of(settings))
 
     def url(self, key: str) -> str:
         url = self.base + quote(check_key(key), safe="/!$&'()*+,;=:@-._~")
@@ -124,10 +127,10 @@ class HttpOrigin:
         return url
 
     def find(self, key: str) -> HttpObject:
-        return find_object(self.url(key), self.timeout, self.block_bytes)
+        return find_object(self.url(key), self.timeout, self.reading)
 
 
-def find_object(url: str, timeout: float, block_bytes: int, address: str | None = None) -> HttpObject:
+def find_object(url: str, timeout: float, reading: Reading, address: str | None = None) -> HttpObject:
     """The object at `url`: HEAD, or a one-byte ranged GET where the origin refuses HEAD."""
     pinned, extra = _pinned(url, address)
     sni = _sni(url, address)
@@ -146,7 +149,7 @@ def find_object(url: str, timeout: float, block_bytes: int, address: str | None 
         except (KeyError, ValueError):
             raise UpstreamFailed("The video's origin did not say how large the video is.") from None
     return HttpObject(url, size, response.headers.get("etag"), response.headers.get("last-modified"), timeout,
-                      block_bytes, address)
+                      reading, address)
 
 
 def public_object(url: str, settings: Settings) -> HttpObject:
@@ -168,7 +171,7 @@ def public_object(url: str, settings: Settings) -> HttpObject:
                 f"vframe does not fetch from local or private addresses ({_naming(parts.hostname, refused[0])}); "
                 "pass --allow-private-urls or set VFRAME_ALLOW_PRIVATE_URLS=1 to allow it."
             )
-    return find_object(url, settings.origin_timeout_seconds, settings.block_bytes, address=sorted(addresses)[0])
+    return find_object(url, settings.origin_timeout_seconds, reading_of(settings), address=sorted(addresses)[0])
 
 
 def _naming(host: str, address: str) -> str:

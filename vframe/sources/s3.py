@@ -23,7 +23,7 @@ from ..errors import SourceNotFound, UpstreamFailed, UpstreamTimeout
 from ..limits import Budget
 from ..settings import Settings
 from .keys import NOT_FOUND, check_key
-from .ranged import open_ranged
+from .ranged import Reading, open_ranged, reading_of
 
 _GONE = {"404", "403", "NoSuchKey", "NotFound", "NoSuchBucket", "AccessDenied", "Forbidden", "InvalidObjectState"}
 _CHANGED = {"412", "PreconditionFailed"}
@@ -59,7 +59,7 @@ class S3Object:
     endpoint: str
     region: str
     timeout: float
-    block_bytes: int
+    reading: Reading
 
     @property
     def identity(self) -> str:
@@ -74,7 +74,8 @@ class S3Object:
         return self.last_modified
 
     def open(self, budget: Budget | None = None) -> BinaryIO:
-        return open_ranged(self.size, self.fetch, budget, self.block_bytes)
+        # S3's ETag names these exact bytes, so what is fetched may serve later requests.
+        return open_ranged(self.size, self.fetch, budget, self.reading, ("s3", self.identity, self.etag, self.size))
 
     def fetch(self, start: int, end: int) -> bytes:
         """Bytes [start, end) of this version of the object."""
@@ -102,7 +103,7 @@ class S3Bucket:
     endpoint: str
     region: str
     timeout: float
-    block_bytes: int
+    reading: Reading
 
     @classmethod
     def at(cls, location: str, settings: Settings) -> S3Bucket:
@@ -110,11 +111,11 @@ class S3Bucket:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return cls(bucket, prefix, settings.s3_endpoint, settings.s3_region, settings.origin_timeout_seconds,
-                   settings.block_bytes)
+                   reading_of(settings))
 
     def find(self, key: str) -> S3Object:
         return find_s3_object(self.bucket, self.prefix + check_key(key), self.endpoint, self.region, self.timeout,
-                              self.block_bytes)
+                              self.reading)
 
 
 def split_s3_url(location: str) -> tuple[str, str]:
@@ -124,13 +125,13 @@ def split_s3_url(location: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-def find_s3_object(bucket: str, key: str, endpoint: str, region: str, timeout: float, block_bytes: int) -> S3Object:
+def find_s3_object(bucket: str, key: str, endpoint: str, region: str, timeout: float, reading: Reading) -> S3Object:
     client = s3_client(endpoint, region, timeout)
     with _failures():
         head = client.head_object(Bucket=bucket, Key=key)
     modified = head.get("LastModified")
     return S3Object(bucket, key, int(head["ContentLength"]), head["ETag"],
-                    modified.timestamp() if modified is not None else None, endpoint, region, timeout, block_bytes)
+                    modified.timestamp() if modified is not None else None, endpoint, region, timeout, reading)
 
 
 def s3_object(location: str, settings: Settings) -> S3Object:
@@ -139,7 +140,7 @@ def s3_object(location: str, settings: Settings) -> S3Object:
     if not key:
         raise SourceNotFound(NOT_FOUND)
     return find_s3_object(bucket, key, settings.s3_endpoint, settings.s3_region, settings.origin_timeout_seconds,
-                          settings.block_bytes)
+                          reading_of(settings))
 
 
 @contextmanager
