@@ -44,7 +44,7 @@ def reading_of(settings: Settings) -> Reading:
 class _Extent:
     start: int
     data: bytes
-    used: int  # a tick of the reader's clock: the least recently used extent goes first
+    used: int  # a tick of its store's clock: the least recently used extent goes first
 
     @property
     def end(self) -> int:
