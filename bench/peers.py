@@ -13,7 +13,14 @@
 * floor           - what any tool must do at the least, written here with PyAV: open the file, seek to
                     the keyframe at or before T, decode that one packet (then flush the decoder so it
                     gives the frame at once), convert straight to 480x360 rgb24 (swscale, bilinear) and
-                    encode a JPEG with Pillow at vframe's quality (85).
+                    encode a JPEG with Pillow at vframe's quality (85);
+* exact floor     - what any bit-exact tool must do at the least for the frame shown at T, in PyAV,
+                    knowing the answer beforehand (the frame's time, from the bench's own video): seek
+                    to the keyframe at or before T, decode every packet whose decode time is at or
+                    before T with the decoder skipping non-reference frames other than the one shown,
+                    on frame threads (one per core plus one, as vframe), then convert and encode as
+                    the floor does. vframe over it is vframe's own cost of finding the frame; it over
+                    ffmpeg is the least any in-process exact decode could reach on this machine.
 
 Processes are started by a minimal launcher (`python -I -S`, under 10 MB) that forks, execs, waits and
 reads the child's rusage: Linux carries a process's peak RSS across fork and exec, so a child forked
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -113,6 +121,43 @@ def floor_jpeg(path: Path, seconds: Fraction) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
+
+
+def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction) -> bytes:
+    """The exact floor (see the module's text): the frame shown at `seconds`, whose own time is
+    `shown` (both from the stream's start)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        time_base = stream.time_base
+        assert time_base is not None
+        start = stream.start_time or 0
+        target, shown_pts = start + int(seconds / time_base), start + round(shown / time_base)
+        decoder = stream.codec_context
+        cores = len(os.sched_getaffinity(0))
+        decoder.thread_type, decoder.thread_count = ("FRAME", cores + 1) if cores >= 2 else ("SLICE", 1)
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+        frames = []
+        for packet in container.demux(stream):
+            if packet.dts is not None and packet.dts > target:
+                break  # decoded after T: never shown by then
+            if packet.size:
+                decoder.skip_frame = "DEFAULT" if packet.pts == shown_pts else "NONREF"
+                frames += [f for f in decoder.decode(packet) if f.pts == shown_pts]
+        frames += [f for f in decoder.decode(None) if f.pts == shown_pts]
+        if not frames:
+            raise RuntimeError(f"{path}: no frame at {float(shown):.3f} s decoded for {float(seconds):.3f} s")
+        rgb = frames[0].reformat(width=OUT_SIZE[0], height=OUT_SIZE[1], format="rgb24").to_ndarray()
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def call_exact_floor(path: Path, offset: str, shown: Fraction) -> Call:
+    cpu, started = time.process_time(), time.perf_counter()
+    data = exact_floor_jpeg(path, Fraction(offset), shown)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    frame, size = painted(data)
+    return Call(offset, wall * 1000, cpu * 1000, frame, size)
 
 
 def call_floor(path: Path, offset: str) -> Call:
