@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -117,10 +118,7 @@ def floor_jpeg(path: Path, seconds: Fraction) -> bytes:
                 break
         if frame is None:
             raise RuntimeError(f"{path}: no keyframe decoded after seeking to {float(seconds):.3f} s")
-        rgb = frame.reformat(width=OUT_SIZE[0], height=OUT_SIZE[1], format="rgb24").to_ndarray()
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, "JPEG", quality=JPEG_QUALITY)
-    return out.getvalue()
+        return _jpeg(frame)
 
 
 def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction) -> bytes:
@@ -146,23 +144,29 @@ def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction) -> bytes:
         frames += [f for f in decoder.decode(None) if f.pts == shown_pts]
         if not frames:
             raise RuntimeError(f"{path}: no frame at {float(shown):.3f} s decoded for {float(seconds):.3f} s")
-        rgb = frames[0].reformat(width=OUT_SIZE[0], height=OUT_SIZE[1], format="rgb24").to_ndarray()
+        return _jpeg(frames[0])
+
+
+def _jpeg(frame: av.VideoFrame) -> bytes:
+    """A floor's last steps: straight to 480x360 rgb24 (swscale), then a JPEG at vframe's quality."""
+    rgb = frame.reformat(width=OUT_SIZE[0], height=OUT_SIZE[1], format="rgb24").to_ndarray()
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
 
 
-def call_exact_floor(path: Path, offset: str, shown: Fraction) -> Call:
-    cpu, started = time.process_time(), time.perf_counter()
-    data = exact_floor_jpeg(path, Fraction(offset), shown)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    frame, size = painted(data)
-    return Call(offset, wall * 1000, cpu * 1000, frame, size)
-
-
 def call_floor(path: Path, offset: str) -> Call:
+    return _timed(offset, lambda: floor_jpeg(path, Fraction(offset)))
+
+
+def call_exact_floor(path: Path, offset: str, shown: Fraction) -> Call:
+    return _timed(offset, lambda: exact_floor_jpeg(path, Fraction(offset), shown))
+
+
+def _timed(offset: str, make: Callable[[], bytes]) -> Call:
+    """One floor's picture made in this process, timed (wall and CPU) and read back."""
     cpu, started = time.process_time(), time.perf_counter()
-    data = floor_jpeg(path, Fraction(offset))
+    data = make()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     frame, size = painted(data)
     return Call(offset, wall * 1000, cpu * 1000, frame, size)

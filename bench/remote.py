@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -371,8 +371,9 @@ def call_vframe(origin: Origin, video: LargeVideo, offset: Offset, local: bytes 
     """A grab that fetches all it needs (a first frame of the video); with `kept`, one that may use
     what this process kept of the video from earlier grabs (its index, at least)."""
     origin.take()
-    settings = vframe.Settings(allow_private_urls=1, origin_cache_bytes=vframe.Settings().origin_cache_bytes if kept
-                               else 0)
+    settings = vframe.Settings(allow_private_urls=1)
+    if not kept:
+        settings = replace(settings, origin_cache_bytes=0)
     started = time.perf_counter()
     result = vframe.grab(f"{origin.url}/{video.path.name}", offset.spec, settings)
     wall = time.perf_counter() - started
