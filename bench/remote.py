@@ -67,7 +67,7 @@ import numpy as np
 from PIL import Image
 
 import vframe
-from vframe import synth
+from vframe_testkit import synth
 
 WIDTH, HEIGHT, FPS, GOP = synth.LARGE_WIDTH, synth.LARGE_HEIGHT, synth.LARGE_FPS, synth.LARGE_GOP
 BFRAMES, CLIP_FRAMES, NOISE = synth.LARGE_BFRAMES, synth.LARGE_CLIP_FRAMES, synth.LARGE_NOISE

@@ -19,7 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import VIDEOS, video
-from fuzzing import (
+
+import vframe
+from vframe_testkit import synth
+from vframe_testkit.fuzzing import (
     PRISTINE,
     Answer,
     Request,
@@ -37,10 +40,7 @@ from fuzzing import (
     seed_video,
     verdict,
 )
-from live import live_server
-
-import vframe
-from vframe import synth
+from vframe_testkit.live import live_server
 
 CASES = 600  # about 10 s on two idle cores
 SEED = 20240605

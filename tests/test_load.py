@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 CLIENTS = 16
 REQUESTS = 480

@@ -47,14 +47,14 @@ from typing import Any, ClassVar
 
 import av
 import av.video.stream
-import origin as origin_module
 import pytest
-from live import LiveServer, live_server
-from origin import Origin, Request, serve_origin
 
 import vframe
-from vframe import synth
 from vframe.sources.ranged import KEPT
+from vframe_testkit import origin as origin_module
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.origin import Origin, Request, serve_origin
 
 MB = 1_000_000
 MIN_BYTES = 200 * MB

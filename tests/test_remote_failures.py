@@ -21,12 +21,12 @@ from threading import Thread
 import httpx
 import numpy as np
 import pytest
-from live import LiveServer, live_server
-from origin import Origin, _handler, serve_origin
 from PIL import Image
-from s3server import S3Server, run_s3_server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.origin import Origin, _handler, serve_origin
+from vframe_testkit.s3server import S3Server, run_s3_server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 FRAME = "/v.mp4?vframe/jpg/offset/1/w/160"  # frame 24
 PREFIX = "videos/"

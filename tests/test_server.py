@@ -26,12 +26,12 @@ import httpx
 import numpy as np
 import pytest
 from conftest import ROOT, VIDEOS, video
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
 from vframe.server import _listen
 from vframe.settings import Settings
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 FRAME = "/v.mp4?vframe/jpg/offset/1/w/160/h/120"
 AUDIO_ONLY = "17_audio_only/mp4parse__afconvert-aac-0.5s.mp4"

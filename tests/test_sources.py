@@ -23,13 +23,13 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import pytest
-from live import ROOT, LiveServer, live_server, raw_request
-from origin import Origin, serve_origin
 from PIL import Image
-from s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 import vframe
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import ROOT, LiveServer, live_server, raw_request
+from vframe_testkit.origin import Origin, serve_origin
+from vframe_testkit.s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 SOURCES = ("local", "http", "s3")
 PREFIX = "videos/"  # where the folder is in the bucket: s3://BUCKET/videos/<key>

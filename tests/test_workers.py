@@ -28,10 +28,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 RESTARTS = "vframe_worker_restarts_total"
 MEMORY_LIMIT_MB = 128  # an idle worker is ~60 MB here; a 4K frame to PNG needs ~220 MB

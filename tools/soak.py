@@ -32,7 +32,6 @@ import json
 import os
 import random
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -48,13 +47,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from hostile import Canary, Case, build_corpus  # noqa: E402  (tests/hostile.py)
-from live import LiveServer, live_server  # noqa: E402  (tests/live.py)
-
-from vframe import synth  # noqa: E402
+from vframe_testkit import synth
+from vframe_testkit.hostile import Canary, Case, build_corpus
+from vframe_testkit.live import LiveServer, live_server
 
 WORKERS = 2
 CLIENT_TIMEOUT_SECONDS = 60  # no answer by then: lost (the server's deadline is 30 s)

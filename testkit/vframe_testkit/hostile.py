@@ -9,7 +9,7 @@ left out when it is absent. Every playlist, concat list and AVI trick names a de
 the served folder (`decoy_path(folder)`), /etc/passwd, and `http://127.0.0.1:<canary_port>/...`,
 so that a test can prove with inotify and a TCP listener that vframe followed none of them.
 
-The good video `GOOD_KEY` lies in the same folder: frame i shows index i (vframe.synth) at
+The good video `GOOD_KEY` lies in the same folder: frame i shows index i (synth.py) at
 i / GOOD_FPS seconds; the tests ask for it after each case to see that the server still works."""
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
 
-VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
+# The shared corpus lies beside the repository (this file: testkit/vframe_testkit/hostile.py).
+VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", Path(__file__).resolve().parents[3] / "shared" / "videos"))
 # Files copied from the shared corpus (key here: path there); their cases are left out without it.
 SHARED_COPIES = {
     "shared-xbin.avi": "99_hostile_DO_NOT_TRUST/npm-js-ffmpeg__etc_passwd_xbin.avi",
@@ -69,7 +70,7 @@ class Case:
     `key` is the request target's path without its leading "/", exactly as sent on the wire
     (percent-encoded where that is the point: traversal cases); `spec` the query (None: a plain
     GET of the video itself). `words` must all appear, lower-cased, in the JSON error message.
-    For a 200, `time` is the X-Vframe-Time and `frame` the index (vframe.synth pattern) the image
+    For a 200, `time` is the X-Vframe-Time and `frame` the index (synth.py pattern) the image
     shows (None: a damaged picture, not read)."""
 
     name: str

@@ -12,7 +12,7 @@ sample-table entries (stsz, stco, co64, stts, ctts, stss, stsc, elst, trun) set 
 Everything is reproducible from the mutant's name, `<seed video>~<mutation>~<seed>`: its random
 generator is seeded with that name, so `mutant(seed_videos, name)` gives the same bytes again
 (given the same seed videos: a splice picks its partner among them). The last part asks a live
-server (tests/live.py) for a frame of each mutant and judges the answer by API.md's contract for
+server (live.py) for a frame of each mutant and judges the answer by API.md's contract for
 damaged input."""
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-from live import LiveServer
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer
 
 # -- the seed videos ---------------------------------------------------------------------------
 
