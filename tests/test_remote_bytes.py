@@ -37,7 +37,6 @@ import fcntl
 import functools
 import math
 import mmap
-import struct
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -51,8 +50,8 @@ import pytest
 
 import vframe
 from vframe.sources.ranged import KEPT
+from vframe_testkit import mp4, synth
 from vframe_testkit import origin as origin_module
-from vframe_testkit import synth
 from vframe_testkit.live import LiveServer, live_server
 from vframe_testkit.origin import Origin, Request, serve_origin
 
@@ -115,26 +114,6 @@ def time_base(stream: av.video.stream.VideoStream) -> Fraction:
 
 
 # -- building the video ---------------------------------------------------------------------------
-
-
-def top_level_boxes(path: Path) -> list[tuple[str, int, int]]:
-    """(type, position, size) of each top-level MP4 box, 64-bit sizes and size 0 (to the end) included."""
-    boxes, size = [], path.stat().st_size
-    with open(path, "rb") as file:
-        position = 0
-        while position < size:
-            file.seek(position)
-            header = file.read(16)
-            length, kind = struct.unpack(">I4s", header[:8])
-            if length == 1:
-                length = struct.unpack(">Q", header[8:16])[0]
-            elif length == 0:
-                length = size - position
-            if length < 8:
-                raise ValueError(f"{path}: a box of {length} bytes at {position}")
-            boxes.append((kind.decode("latin-1"), position, length))
-            position += length
-    return boxes
 
 
 def frame_facts(path: Path) -> dict[str, Frame]:
@@ -200,7 +179,7 @@ def large_videos(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
     try:
         videos = {}
         for layout, path in paths.items():
-            boxes = top_level_boxes(path)
+            boxes = [(box.type.decode("latin-1"), box.start, box.size) for box in mp4.top_level(path)]
             frames = {}
             for place, frame in frame_facts(path).items():
                 local = vframe.grab(path, frame.spec)

@@ -3,6 +3,7 @@ Not part of vframe's wheel: installed beside it from testkit/ (`make` does, edit
 
     synth     synthetic videos whose every frame paints its own index, and reads it back
     truth     what a plain sequential decode says is shown at each moment (the exactness oracle)
+    mp4       the MP4 (ISO base media) box walker
     fuzzing   seeded mutations of videos, and the contract a damaged video's answer is judged by
     hostile   the bad-input corpus and the canary its references name
     live      a real `vframe serve` in its own process
