@@ -50,6 +50,7 @@ from PIL import Image
 from vframe_testkit import synth
 from vframe_testkit.hostile import Canary, Case, build_corpus
 from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.stats import percentile
 
 WORKERS = 2
 CLIENT_TIMEOUT_SECONDS = 60  # no answer by then: lost (the server's deadline is 30 s)
@@ -668,11 +669,6 @@ def every_kind_once(load: Load, rng: random.Random) -> None:
 
 
 # -- the summary -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 def memory_verdict(samples: dict[str, Memory]) -> tuple[bool, str]:

@@ -8,4 +8,5 @@ Not part of vframe's wheel: installed beside it from testkit/ (`make` does, edit
     hostile   the bad-input corpus and the canary its references name
     live      a real `vframe serve` in its own process
     origin    a real HTTP origin that counts what it serves and misbehaves on request
-    s3server  a real S3-compatible server (moto's) in its own process"""
+    s3server  a real S3-compatible server (moto's) in its own process
+    stats     percentiles of timings"""
