@@ -1,4 +1,4 @@
-"""A bounded mutation fuzz of the service (issue 5): a few hundred damaged videos (tests/fuzzing.py),
+"""A bounded mutation fuzz of the service (issue 5): a few hundred damaged videos (vframe_testkit.fuzzing),
 served by one real `vframe serve`, each asked for one frame over HTTP. Damaged input may fail, but
 only the documented ways: a 200 that is a real image of the asked format, or 413, 415 or 599 with a
 one-line JSON message; never a 500, never an answer later than the deadline (plus a margin for a

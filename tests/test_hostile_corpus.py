@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/hostile.py) through HTTP, against one live server serving it:
+"""The bad-input corpus (vframe_testkit.hostile) through HTTP, against one live server serving it:
 
 1. every case gives its documented status and JSON message, and the server answers a valid
    request right after each one;

@@ -1,4 +1,4 @@
-"""A bounded load test of `vframe serve` over loopback (tests/live.py): 480 requests from 16
+"""A bounded load test of `vframe serve` over loopback (vframe_testkit.live): 480 requests from 16
 concurrent clients, a seeded random mix of valid uncached frames (formats, sizes, rotations, fast
 mode), cached repeats, HEAD, conditional requests, the videos themselves (whole and ranged),
 malformed specs, unsupported formats, missing files, broken files, keys escaping the root and

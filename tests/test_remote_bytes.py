@@ -4,7 +4,7 @@ The requirement: for a large video (over 200 MB, with its index first and with i
 one frame near the middle costs at most the size of the index, plus the frame's GOP, plus two
 blocks of bytes from the origin. Three frames of the GOP at the video's middle (its keyframe, a
 quarter and half way into it) are asked for in exact mode through `vframe.grab` over a real HTTP
-origin (tests/origin.py), and the half-way one through a live `vframe serve --origin` too (its
+origin (vframe_testkit.origin), and the half-way one through a live `vframe serve --origin` too (its
 decode workers read exactly as the library does), with the default block and with 256 KiB blocks.
 The picture must be the one vframe makes from the local file, byte for byte.
 
@@ -198,7 +198,7 @@ def large_videos(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
 
 
 class MappedPath(PosixPath):
-    """A path whose read_bytes maps the file, once, instead of copying it: tests/origin.py reads the
+    """A path whose read_bytes maps the file, once, instead of copying it: vframe_testkit.origin reads the
     whole file for every request it answers (and hashes it for the ETag), which for 200 MB would be
     most of this module's time. Given as the origin's root, so that every path under it is one."""
 
@@ -214,7 +214,7 @@ class MappedPath(PosixPath):
 
 @pytest.fixture(scope="module")
 def origin(large_videos: dict[str, LargeVideo]) -> Iterator[Origin]:
-    """tests/origin.py serving both videos; its ETag is computed once a mapped file (a map is hashed by
+    """vframe_testkit.origin serving both videos; its ETag is computed once a mapped file (a map is hashed by
     identity), which is still the SHA-1 of all the file's bytes."""
     folder = MappedPath(next(iter(large_videos.values())).path.parent)
     try:

@@ -1,5 +1,5 @@
-"""Every way a remote source fails, produced for real: a real HTTP origin (tests/origin.py) told to
-misbehave, a closed port, a real S3-compatible server (moto, tests/s3server.py) missing a key or a
+"""Every way a remote source fails, produced for real: a real HTTP origin (vframe_testkit.origin) told to
+misbehave, a closed port, a real S3-compatible server (moto, vframe_testkit.s3server) missing a key or a
 bucket or stopped under a running vframe. Each failure is held to the contract's status table
 (origin or S3 404/403 -> 404; 5xx, refused, cut short, a wrong or ignored range, a redirect, a
 changed object -> 502; too slow or past the deadline while fetching -> 504; over max_fetch_bytes
@@ -124,7 +124,7 @@ def assert_serves(server: LiveServer, target: str = FRAME, shown: int | None = 2
 
 @contextmanager
 def origin_at(root: Path, port: int) -> Iterator[Origin]:
-    """tests/origin.py's origin, on a given port."""
+    """vframe_testkit.origin's origin, on a given port."""
     origin = Origin(root)
     http = ThreadingHTTPServer(("127.0.0.1", port), _handler(origin))
     http.daemon_threads = True

@@ -1,4 +1,4 @@
-"""The HTTP service as a user meets it: `vframe serve` started in its own process (tests/live.py),
+"""The HTTP service as a user meets it: `vframe serve` started in its own process (vframe_testkit.live),
 one server for the module over a folder of synthetic videos, spoken to over real HTTP. Every answer
 is held to the contract's Response section: status, headers, the picture itself, conditional
 requests, the video served as stored (Range, If-Range), one-sentence JSON errors, health, metrics,

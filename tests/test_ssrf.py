@@ -1,4 +1,4 @@
-"""Server-side request forgery, proven with a canary: a second real HTTP origin (tests/origin.py)
+"""Server-side request forgery, proven with a canary: a second real HTTP origin (vframe_testkit.origin)
 serving a real video, which must never be contacted.
 
 (1) In origin mode a key never leaves the base URL: `..` in every spelling, `//host`, `http://`,

@@ -1,4 +1,4 @@
-"""The decode worker pool of `vframe serve`, each test against a real server (tests/live.py).
+"""The decode worker pool of `vframe serve`, each test against a real server (vframe_testkit.live).
 
 Proven here: a worker SIGKILLed in the middle of a request fails only that request (599, JSON) and
 is replaced, the server process living on; a request past its deadline gets 599 and the server goes

@@ -1,7 +1,7 @@
 """The long mutation fuzz (`make fuzz`): tests/test_fuzz.py's check, for as long as one likes.
 
-Damaged videos (tests/fuzzing.py: seeded mutations of small synthetic videos and of the shared
-corpus's small files) are served by a real `vframe serve` this tool starts (tests/live.py), and
+Damaged videos (vframe_testkit.fuzzing: seeded mutations of small synthetic videos and of the shared
+corpus's small files) are served by a real `vframe serve` this tool starts (vframe_testkit.live), and
 each is asked for one frame with a varied spec. New mutants come without end, from the seed printed
 at the start, until `--minutes` pass or `--count` mutants are done. Progress is printed as it goes:
 cases, statuses, worker restarts, the slowest answers.

@@ -1,12 +1,12 @@
-"""The soak: a real `vframe serve` (tests/live.py, 2 workers, default settings otherwise) under a
+"""The soak: a real `vframe serve` (vframe_testkit.live, 2 workers, default settings otherwise) under a
 bounded mixed load for a given number of minutes, watched for lost requests, worker restarts and
 memory growth.
 
     python tools/soak.py --minutes 10 [--clients 8] [--seed 1] [--json soak.json]
 
 It builds its own folder of videos (small synthetic H.264 MP4s, index at the end and first, VP9
-WebM, a 16 MB+ MP4 for slow and ranged reads; every frame paints its index, vframe/synth.py) plus
-the hostile corpus of tests/hostile.py, whose playlists point at a canary TCP listener that must
+WebM, a 16 MB+ MP4 for slow and ranged reads; every frame paints its index, vframe_testkit.synth) plus
+the hostile corpus of vframe_testkit.hostile, whose playlists point at a canary TCP listener that must
 never see a connection. Then `--clients` threads send a seeded mix for `--minutes`: valid uncached
 frames (random offsets, sizes, formats, rotations, modes), cached repeats, HEAD, conditional
 requests (304), the plain video whole and by Range, malformed specs (400), unsupported formats
@@ -251,7 +251,7 @@ def plain_video(corpus: Corpus, rng: random.Random) -> Call:
 
 
 def hostile_call(case: Case) -> Call:
-    """A case of tests/hostile.py: its key is the target's path exactly as sent, its frame the index shown."""
+    """A case of vframe_testkit.hostile: its key is the target's path exactly as sent, its frame the index shown."""
     target = f"/{case.key}" + (f"?{case.spec}" if case.spec else "")
     frame = None
     if case.status == 200 and case.spec is not None and case.frame is not None:
