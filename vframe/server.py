@@ -45,7 +45,7 @@ from .settings import Settings
 from .signing import Signer
 from .sources import Library, LocalFolder, Source, library
 from .sources.proxy import relay_video
-from .spec import FrameSpec, SampleSpec, Spec, parse
+from .spec import SampleSpec, Spec, parse
 from .workers import WorkerPool
 
 access_log = logging.getLogger("vframe.access")
@@ -170,13 +170,12 @@ class Service:
             return Response(status_code=304, headers=headers)
         result, hit = await self.product(key, source, spec, started, links)
         note["cache"] = "hit" if hit else "miss"
-        described = ("X-Vframe-Time", result.time_header or "") if isinstance(spec, FrameSpec) else (
-            "X-Vframe-Tiles", str(len(result.tiles)))
-        note["frame" if isinstance(spec, FrameSpec) else "tiles"] = described[1]
+        field, header, value = result.described
+        note[field] = value
         if not_modified(conditions, headers["ETag"], source.modified):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        headers[described[0]] = described[1]
+        headers[header] = value
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(result.data))
             return Response(b"", media_type=result.media_type, headers=headers)

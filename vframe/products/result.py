@@ -41,3 +41,11 @@ class Result:
     def time_header(self) -> str | None:
         """The frame's time as X-Vframe-Time gives it: seconds with 3 decimals."""
         return None if self.time is None else f"{float(self.time):.3f}"
+
+    @property
+    def described(self) -> tuple[str, str, str]:
+        """What the response says of the frames, as (access-log field, header, value): which frame
+        a frame shows (X-Vframe-Time), how many tiles a sheet or storyboard has (X-Vframe-Tiles)."""
+        if self.tiles:
+            return "tiles", "X-Vframe-Tiles", str(len(self.tiles))
+        return "frame", "X-Vframe-Time", self.time_header or ""
