@@ -3,6 +3,8 @@ dispatch on the prefix. `parse(text)` gives a frozen spec whose `str()` is the c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import InvalidSpec
 from ..settings import DEFAULT, Settings
 from .frame import FORMATS, KEYS, MAX_OFFSET_MS, MODES, ROTATIONS, FrameSpec, parse_frame
@@ -10,7 +12,7 @@ from .grammar import quoted
 from .sample import SampleSpec, parse_sample
 
 Spec = FrameSpec | SampleSpec
-GRAMMARS = {"vframe": parse_frame, "vsample": parse_sample}
+GRAMMARS: dict[str, Callable[[str, Settings], Spec]] = {"vframe": parse_frame, "vsample": parse_sample}
 
 
 def parse(text: str, settings: Settings = DEFAULT) -> Spec:
