@@ -183,11 +183,15 @@ class Video:
         except ProcessingFailed:  # no frame, or a truncation: what threads may have made up
             if not self._threaded:
                 raise
+        self._on_one_thread()
+        return self._pass_over(group, budget, keyframe, keep)
+
+    def _on_one_thread(self) -> None:
+        """From now on, decode on one thread: open again, with a decoder not opened yet."""
         self._threads_allowed = self._suspect = False
         self._threaded = None
         self.container.close()
         self._open()
-        return self._pass_over(group, budget, keyframe, keep)
 
     def _find_start(self, budget: Budget) -> None:
         """The timestamp of offset 0, when the headers do not say: the first frame's."""
@@ -196,10 +200,7 @@ class Video:
         first = self._decode(None, [], keyframe=False, budget=budget)
         if first.first_stamp is None:
             if self._threaded:  # threads may have lost it: look again on one
-                self._threads_allowed = self._suspect = False
-                self._threaded = None
-                self.container.close()
-                self._open()
+                self._on_one_thread()
                 first = self._decode(None, [], keyframe=False, budget=budget)
             if first.first_stamp is None:
                 raise _nothing_decodable()
