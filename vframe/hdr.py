@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PQ = 16  # AVCOL_TRC_SMPTE2084
-HLG = 18  # AVCOL_TRC_ARIB_STD_B67
-BT2020_PRIMARIES = 9  # AVCOL_PRI_BT2020
+from .picture import HLG, PQ
+
 REFERENCE_WHITE_NITS = 203.0  # BT.2408: HDR graphics white, shown as SDR white
 HLG_PEAK_NITS = 1000.0
 KNEE = 0.75  # below this (relative to reference white) light passes unchanged

@@ -9,12 +9,10 @@ from typing import cast
 
 import av.error
 import av.filter
-import numpy as np
 from av.video.frame import VideoFrame
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
-from . import hdr
 from .errors import OutOfMemory, ProcessingFailed
 from .formats import encode
 from .settings import Settings
@@ -27,6 +25,11 @@ _MATRICES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: C
 # and so does the tone-mapping path (see to_rgb).
 _SHRINK = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 _ENLARGE = Interpolation.LANCZOS | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# Transfers and primaries that are tone- and gamut-mapped (vframe/hdr.py, which needs numpy: it is
+# imported only for such frames, so that `vframe grab` on an SDR video does not load it).
+PQ = 16  # AVCOL_TRC_SMPTE2084
+HLG = 18  # AVCOL_TRC_ARIB_STD_B67
+BT2020_PRIMARIES = 9  # AVCOL_PRI_BT2020
 _TURNS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 
 
@@ -78,15 +81,15 @@ def render(frame: VideoFrame, geometry: Geometry, *, previous: VideoFrame | None
     """The upright, scaled RGB or RGBA picture of `frame`."""
     if frame.interlaced_frame:
         frame = deinterlace(frame, previous, next)
-    image = Image.fromarray(to_rgb(frame, *geometry.scaled))
+    image = to_rgb(frame, *geometry.scaled)
     return image.transpose(_TURNS[geometry.turn]) if geometry.turn else image
 
 
-def to_rgb(frame: VideoFrame, width: int, height: int) -> np.ndarray:
+def to_rgb(frame: VideoFrame, width: int, height: int) -> Image.Image:
     """Scale and convert to 8-bit full-range RGB (RGBA if the source has alpha) with the stream's
     own matrix and range; HDR and BT.2020 sources are tone- and gamut-mapped to BT.709."""
-    wide = frame.color_primaries == hdr.BT2020_PRIMARIES
-    mapped = frame.color_trc in (hdr.PQ, hdr.HLG) or wide
+    wide = frame.color_primaries == BT2020_PRIMARIES
+    mapped = frame.color_trc in (PQ, HLG) or wide
     alpha = not mapped and any(component.is_alpha for component in frame.format.components)
     # swscale's area filter gets the chroma of high-bit-depth sources wrong on the way to rgb48.
     shrinking = width <= frame.width and height <= frame.height
@@ -101,8 +104,13 @@ def to_rgb(frame: VideoFrame, width: int, height: int) -> np.ndarray:
         raise OutOfMemory() from None
     except (av.error.FFmpegError, ValueError):
         raise ProcessingFailed("The frame's pixel format could not be converted to an image.") from None
-    pixels = converted.to_ndarray()
-    return hdr.to_sdr(pixels, frame.color_trc, wide) if mapped else pixels
+    if mapped:
+        from . import hdr
+
+        return Image.fromarray(hdr.to_sdr(converted.to_ndarray(), frame.color_trc, wide))
+    mode = "RGBA" if alpha else "RGB"
+    plane = converted.planes[0]  # one packed plane, rows `line_size` bytes apart
+    return Image.frombuffer(mode, (width, height), bytes(plane), "raw", mode, plane.line_size, 1)
 
 
 def _matrix(frame: VideoFrame) -> Colorspace:
