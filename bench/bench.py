@@ -101,25 +101,59 @@ TARGET_WORKER_MB = 300.0
 # -- set-up -------------------------------------------------------------------------------------
 
 
+APT_LOCK_WAIT_S = 600  # how long an apt-get waits for the dpkg/apt locks another apt or dpkg holds
+
+
 def ensure_tool(binary: str, package: str) -> str | None:
     """The path of `binary`, installed from Debian's `package` with apt-get if missing and running as
-    root; None when it cannot be had (its figures are then left out, and said so)."""
+    root; None when it cannot be had (its figures are then left out, and said so loudly). apt-get
+    waits for the package locks (an unattended upgrade, another apt) rather than fail at once."""
     found = shutil.which(binary)
     if found:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print(f"{binary} is not installed and apt-get cannot be run as root here: left out")
+        missing(binary, "it is not installed and apt-get cannot be run as root here")
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+    wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}"]
+    for command in (["apt-get", *wait, "update", "-qq"], ["apt-get", *wait, "install", "-y", "-qq", package]):
         print(f"{binary} is missing; running: {' '.join(command)}", flush=True)
-        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-            print(f"{' '.join(command)} failed: {binary} is left out")
+        if not apt_get(command, env):
+            missing(binary, f"{' '.join(command)} failed")
             return None
     found = shutil.which(binary)
     if found is None:
-        print(f"{binary} still not found after apt-get install {package}: left out")
+        missing(binary, f"still not found after apt-get install {package}")
     return found
+
+
+def apt_get(command: list[str], env: dict[str, str]) -> bool:
+    """Run an apt-get command; while it fails because another process holds a lock (DPkg::Lock::Timeout
+    covers the dpkg lock; `apt-get update`'s lists lock is not waited for by every apt), try again every
+    10 s for up to APT_LOCK_WAIT_S. Its stderr is shown when it fails."""
+    end = time.monotonic() + APT_LOCK_WAIT_S
+    while True:
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              check=False)
+        if done.returncode == 0:
+            return True
+        locked = any(word in done.stderr for word in ("Could not get lock", "Unable to lock", "is held by process"))
+        if not locked or time.monotonic() > end:
+            print(done.stderr.strip()[-1000:], file=sys.stderr)
+            return False
+        print(f"  another process holds the package lock; waiting ({done.stderr.strip().splitlines()[-1][:120]})",
+              flush=True)
+        time.sleep(10)
+
+
+MISSING: list[str] = []  # peers left out of this run, said again in the summary
+
+
+def missing(binary: str, why: str) -> None:
+    MISSING.append(binary)
+    bar = "!" * 100
+    print(f"{bar}\n!!! {binary} IS MISSING ({why}): every figure of {binary} is left out of this run\n{bar}",
+          flush=True)
 
 
 def tool_version(command: list[str]) -> str | None:
@@ -664,6 +698,9 @@ def main(argv: list[str] | None = None) -> int:
                            f"medians of this run on this machine)")
     passed = sum(t.passed is True for t in targets)
     judged = sum(t.passed is not None for t in targets)
+    if MISSING:
+        print(f"!!! MISSING from this run: {', '.join(MISSING)} (see the start of the run): their figures and "
+              f"the targets judged against them are left out")
     print(f"{passed} of {judged} judged targets met. Wall times are noisy on a shared machine; this is a report, "
           f"not a test.")
 
