@@ -383,7 +383,7 @@ def print_board(result: BoardResult) -> None:
               f"{_ratio(med, exact, peer == EXACT_FLOOR):>14} {_ratio(med, ffmpeg, peer == FFMPEG_PASS):>14}  {tiles}")
     sizes = {peer: a[0].size for peer, a in result.attempts.items() if a and a[0].size}
     print(f"  (sheets: {', '.join(f'{peer} {w}x{h}' for peer, (w, h) in sizes.items())}; per tile: the median "
-          f"over the number of tiles; cpu: the server and its workers, the ffmpeg processes, or this process)")
+          f"divided by the tiles; cpu: the server and its workers, the ffmpeg processes, or this process)")
 
 
 def print_storyboards(section: Storyboards) -> None:
