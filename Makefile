@@ -12,13 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# vframe, and its test helpers beside it (testkit/: the package vframe_testkit, not in vframe's wheel).
+$(VENV)/.installed: pyproject.toml testkit/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./testkit
 	touch $@
 
 $(DEMO_VIDEO): | $(VENV)/.installed
 	mkdir -p $(DEMO_DIR)
-	$(BIN)/python -m vframe.synth $(DEMO_VIDEO) --frames 240 --width 1280 --height 720 --fps 24 --gop 48
+	$(BIN)/python -m vframe_testkit.synth $(DEMO_VIDEO) --frames 240 --width 1280 --height 720 --fps 24 --gop 48
 
 # Serve a folder of videos on http://127.0.0.1:$(PORT): the demo folder (with a video vframe makes
 # itself) unless VIDEOS names another one. The server prints a curl command that works as printed.

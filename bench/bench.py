@@ -80,6 +80,7 @@ from service import Run, Server, WorkerMemory, load_in_processes, load_threads, 
 from videos import BY_NAME, CACHE_DIR, STORYBOARD_1080P, VIDEOS, Offset, Video, ensure, pick_offsets
 
 import vframe
+from vframe_testkit.stats import p90
 
 BENCH_DIR = Path(__file__).resolve().parent
 OFFSETS = (10, 3)  # a video, per frame: full, quick
@@ -186,12 +187,6 @@ def tool_version(command: list[str]) -> str | None:
 
 
 # -- statistics and printing ------------------------------------------------------------------------
-
-
-def p90(values: list[float]) -> float:
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
 def median(values: list[float]) -> float:

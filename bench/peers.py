@@ -68,7 +68,7 @@ class Call:
 
 def painted(image_bytes: bytes) -> tuple[int | None, tuple[int, int] | None]:
     """The frame index vframe.synth painted into a (scaled, lossy) picture, and the picture's size."""
-    from vframe.synth import read_index
+    from vframe_testkit.synth import read_index
 
     try:
         with Image.open(io.BytesIO(image_bytes)) as image:

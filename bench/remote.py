@@ -67,7 +67,8 @@ import numpy as np
 from PIL import Image
 
 import vframe
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.stats import p90
 
 WIDTH, HEIGHT, FPS, GOP = synth.LARGE_WIDTH, synth.LARGE_HEIGHT, synth.LARGE_FPS, synth.LARGE_GOP
 BFRAMES, CLIP_FRAMES, NOISE = synth.LARGE_BFRAMES, synth.LARGE_CLIP_FRAMES, synth.LARGE_NOISE
@@ -487,10 +488,6 @@ def _maybe_client(server: Any) -> Iterator[httpx.Client | None]:
 
 
 # -- reporting ----------------------------------------------------------------------------------
-
-
-def p90(values: list[float]) -> float:
-    return values[0] if len(values) < 2 else statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
 def summary(calls: list[RemoteCall]) -> dict[str, float]:

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from vframe_testkit.stats import p90
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -72,12 +74,6 @@ class Run:
             "p90_ms": p90(ok) if ok else nan,
             "cpu_ms_per_request": self.cpu_s * 1000 / self.requests if self.cpu_s is not None else nan,
         }
-
-
-def p90(values: list[float]) -> float:
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
 # -- the server -----------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def ensure(video: Video) -> float | None:
 def make(video: Video) -> None:
     """Encode (vframe.synth.make_video checks every frame's index, the keyframes and the B-frames),
     then, for a repeated video, mux the clip's packets `repeat` times; written to a partial file first."""
-    from vframe.synth import make_video, repeat_clip
+    from vframe_testkit.synth import make_video, repeat_clip
 
     partial = video.path.with_name(video.path.stem + ".part." + video.container)
     clip = partial if video.repeat == 1 else video.path.with_name(video.path.stem + ".clip." + video.container)

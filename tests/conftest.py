@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from vframe import synth
+from vframe_testkit import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", ROOT.parent / "shared" / "videos"))

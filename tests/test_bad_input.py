@@ -21,9 +21,9 @@ from conftest import ROOT, video
 from PIL import Image
 
 import vframe
-from vframe import synth
 from vframe.errors import ProcessingFailed, SourceNotFound, Unsupported, VframeError
 from vframe.settings import DEFAULT, Settings
+from vframe_testkit import synth
 
 Synthetic = dict[str, synth.SynthVideo]
 SPEC = "vframe/png/offset/1"

@@ -18,8 +18,8 @@ from conftest import ROOT, video
 from PIL import Image
 
 import vframe
-from vframe import synth
 from vframe.errors import InvalidSpec, ProcessingFailed, SourceNotFound, Unsupported, VframeError
+from vframe_testkit import synth
 
 ROTATED = "03_rotation/npm-js-ffmpeg__iphone_rotated.mov"
 ANAMORPHIC = "14_anamorphic_sar/deb-mecavideo__balle-jbart.mp4"

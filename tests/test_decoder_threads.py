@@ -11,17 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzzing import make_h264_avi
 from PIL import Image
 
 import vframe
-from vframe import decode, synth
+from vframe import decode
 from vframe.limits import Budget
 from vframe.metrics import Metrics
 from vframe.pipeline import open_video
 from vframe.settings import DEFAULT, Settings
-from vframe.synth import SynthVideo
 from vframe.workers import WorkerPool
+from vframe_testkit import synth
+from vframe_testkit.fuzzing import make_h264_avi
+from vframe_testkit.synth import SynthVideo
 
 CORES = len(os.sched_getaffinity(0))
 PICTURE_BYTES = 320 * 240 * 3 // 2  # one yuv420p picture of the synthetic videos

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import SYNTHETIC, VIDEOS, corpus_params
-from truth import Truth, digest, sequential
 
 import vframe
-from vframe import synth
 from vframe.decode import Video
 from vframe.errors import ProcessingFailed, Unsupported
 from vframe.limits import Budget
 from vframe.settings import DEFAULT
+from vframe_testkit import synth
+from vframe_testkit.truth import Truth, digest, sequential
 
 
 def assert_exact(path: Path, truth: Truth, offsets: list[int], pixels: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""A bounded mutation fuzz of the service (issue 5): a few hundred damaged videos (tests/fuzzing.py),
+"""A bounded mutation fuzz of the service (issue 5): a few hundred damaged videos (vframe_testkit.fuzzing),
 served by one real `vframe serve`, each asked for one frame over HTTP. Damaged input may fail, but
 only the documented ways: a 200 that is a real image of the asked format, or 413, 415 or 599 with a
 one-line JSON message; never a 500, never an answer later than the deadline (plus a margin for a
@@ -19,7 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import VIDEOS, video
-from fuzzing import (
+
+import vframe
+from vframe_testkit import synth
+from vframe_testkit.fuzzing import (
     PRISTINE,
     Answer,
     Request,
@@ -37,10 +40,7 @@ from fuzzing import (
     seed_video,
     verdict,
 )
-from live import live_server
-
-import vframe
-from vframe import synth
+from vframe_testkit.live import live_server
 
 CASES = 600  # about 10 s on two idle cores
 SEED = 20240605

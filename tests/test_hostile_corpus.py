@@ -1,4 +1,4 @@
-"""The bad-input corpus (tests/hostile.py) through HTTP, against one live server serving it:
+"""The bad-input corpus (vframe_testkit.hostile) through HTTP, against one live server serving it:
 
 1. every case gives its documented status and JSON message, and the server answers a valid
    request right after each one;
@@ -18,11 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import hostile
 import numpy as np
 import pytest
 from conftest import NO_CORPUS
-from hostile import (
+from PIL import Image
+from test_server_traversal import IN_ACCESS, IN_OPEN, Inotify
+
+from vframe_testkit import hostile, synth
+from vframe_testkit.hostile import (
     GOOD_FPS,
     GOOD_FRAMES,
     GOOD_KEY,
@@ -35,11 +38,7 @@ from hostile import (
     cases,
     decoy_path,
 )
-from live import LiveServer, RawResponse, live_server, raw_request
-from PIL import Image
-from test_server_traversal import IN_ACCESS, IN_OPEN, Inotify
-
-from vframe import synth
+from vframe_testkit.live import LiveServer, RawResponse, live_server, raw_request
 
 # Far less than one 16000x16000 yuv420p frame (384 MB). Not zero: FFmpeg's H.264 decoder sizes its
 # per-macroblock tables from the SPS (about 80 MB for a million macroblocks) before it refuses the

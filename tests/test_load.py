@@ -1,4 +1,4 @@
-"""A bounded load test of `vframe serve` over loopback (tests/live.py): 480 requests from 16
+"""A bounded load test of `vframe serve` over loopback (vframe_testkit.live): 480 requests from 16
 concurrent clients, a seeded random mix of valid uncached frames (formats, sizes, rotations, fast
 mode), cached repeats, HEAD, conditional requests, the videos themselves (whole and ranged),
 malformed specs, unsupported formats, missing files, broken files, keys escaping the root and
@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 CLIENTS = 16
 REQUESTS = 480

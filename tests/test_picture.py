@@ -19,8 +19,9 @@ from conftest import video
 from PIL import Image
 
 import vframe
-from vframe import Settings, synth
+from vframe import Settings
 from vframe.settings import DEFAULT
+from vframe_testkit import synth
 
 # --------------------------------------------------------------------------------------------
 # helpers

@@ -4,7 +4,7 @@ The requirement: for a large video (over 200 MB, with its index first and with i
 one frame near the middle costs at most the size of the index, plus the frame's GOP, plus two
 blocks of bytes from the origin. Three frames of the GOP at the video's middle (its keyframe, a
 quarter and half way into it) are asked for in exact mode through `vframe.grab` over a real HTTP
-origin (tests/origin.py), and the half-way one through a live `vframe serve --origin` too (its
+origin (vframe_testkit.origin), and the half-way one through a live `vframe serve --origin` too (its
 decode workers read exactly as the library does), with the default block and with 256 KiB blocks.
 The picture must be the one vframe makes from the local file, byte for byte.
 
@@ -37,7 +37,6 @@ import fcntl
 import functools
 import math
 import mmap
-import struct
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -47,14 +46,14 @@ from typing import Any, ClassVar
 
 import av
 import av.video.stream
-import origin as origin_module
 import pytest
-from live import LiveServer, live_server
-from origin import Origin, Request, serve_origin
 
 import vframe
-from vframe import synth
 from vframe.sources.ranged import KEPT
+from vframe_testkit import mp4, synth
+from vframe_testkit import origin as origin_module
+from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.origin import Origin, Request, serve_origin
 
 MB = 1_000_000
 MIN_BYTES = 200 * MB
@@ -115,26 +114,6 @@ def time_base(stream: av.video.stream.VideoStream) -> Fraction:
 
 
 # -- building the video ---------------------------------------------------------------------------
-
-
-def top_level_boxes(path: Path) -> list[tuple[str, int, int]]:
-    """(type, position, size) of each top-level MP4 box, 64-bit sizes and size 0 (to the end) included."""
-    boxes, size = [], path.stat().st_size
-    with open(path, "rb") as file:
-        position = 0
-        while position < size:
-            file.seek(position)
-            header = file.read(16)
-            length, kind = struct.unpack(">I4s", header[:8])
-            if length == 1:
-                length = struct.unpack(">Q", header[8:16])[0]
-            elif length == 0:
-                length = size - position
-            if length < 8:
-                raise ValueError(f"{path}: a box of {length} bytes at {position}")
-            boxes.append((kind.decode("latin-1"), position, length))
-            position += length
-    return boxes
 
 
 def frame_facts(path: Path) -> dict[str, Frame]:
@@ -200,7 +179,7 @@ def large_videos(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
     try:
         videos = {}
         for layout, path in paths.items():
-            boxes = top_level_boxes(path)
+            boxes = [(box.type.decode("latin-1"), box.start, box.size) for box in mp4.top_level(path)]
             frames = {}
             for place, frame in frame_facts(path).items():
                 local = vframe.grab(path, frame.spec)
@@ -219,7 +198,7 @@ def large_videos(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
 
 
 class MappedPath(PosixPath):
-    """A path whose read_bytes maps the file, once, instead of copying it: tests/origin.py reads the
+    """A path whose read_bytes maps the file, once, instead of copying it: vframe_testkit.origin reads the
     whole file for every request it answers (and hashes it for the ETag), which for 200 MB would be
     most of this module's time. Given as the origin's root, so that every path under it is one."""
 
@@ -235,7 +214,7 @@ class MappedPath(PosixPath):
 
 @pytest.fixture(scope="module")
 def origin(large_videos: dict[str, LargeVideo]) -> Iterator[Origin]:
-    """tests/origin.py serving both videos; its ETag is computed once a mapped file (a map is hashed by
+    """vframe_testkit.origin serving both videos; its ETag is computed once a mapped file (a map is hashed by
     identity), which is still the SHA-1 of all the file's bytes."""
     folder = MappedPath(next(iter(large_videos.values())).path.parent)
     try:

@@ -1,5 +1,5 @@
-"""Every way a remote source fails, produced for real: a real HTTP origin (tests/origin.py) told to
-misbehave, a closed port, a real S3-compatible server (moto, tests/s3server.py) missing a key or a
+"""Every way a remote source fails, produced for real: a real HTTP origin (vframe_testkit.origin) told to
+misbehave, a closed port, a real S3-compatible server (moto, vframe_testkit.s3server) missing a key or a
 bucket or stopped under a running vframe. Each failure is held to the contract's status table
 (origin or S3 404/403 -> 404; 5xx, refused, cut short, a wrong or ignored range, a redirect, a
 changed object -> 502; too slow or past the deadline while fetching -> 504; over max_fetch_bytes
@@ -21,12 +21,12 @@ from threading import Thread
 import httpx
 import numpy as np
 import pytest
-from live import LiveServer, live_server
-from origin import Origin, _handler, serve_origin
 from PIL import Image
-from s3server import S3Server, run_s3_server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.origin import Origin, _handler, serve_origin
+from vframe_testkit.s3server import S3Server, run_s3_server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 FRAME = "/v.mp4?vframe/jpg/offset/1/w/160"  # frame 24
 PREFIX = "videos/"
@@ -124,7 +124,7 @@ def assert_serves(server: LiveServer, target: str = FRAME, shown: int | None = 2
 
 @contextmanager
 def origin_at(root: Path, port: int) -> Iterator[Origin]:
-    """tests/origin.py's origin, on a given port."""
+    """vframe_testkit.origin's origin, on a given port."""
     origin = Origin(root)
     http = ThreadingHTTPServer(("127.0.0.1", port), _handler(origin))
     http.daemon_threads = True

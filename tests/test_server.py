@@ -1,4 +1,4 @@
-"""The HTTP service as a user meets it: `vframe serve` started in its own process (tests/live.py),
+"""The HTTP service as a user meets it: `vframe serve` started in its own process (vframe_testkit.live),
 one server for the module over a folder of synthetic videos, spoken to over real HTTP. Every answer
 is held to the contract's Response section: status, headers, the picture itself, conditional
 requests, the video served as stored (Range, If-Range), one-sentence JSON errors, health, metrics,
@@ -26,12 +26,12 @@ import httpx
 import numpy as np
 import pytest
 from conftest import ROOT, VIDEOS, video
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
 from vframe.server import _listen
 from vframe.settings import Settings
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 FRAME = "/v.mp4?vframe/jpg/offset/1/w/160/h/120"
 AUDIO_ONLY = "17_audio_only/mp4parse__afconvert-aac-0.5s.mp4"

@@ -18,11 +18,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from live import LiveServer, live_server, raw_request
 
-from vframe import synth
 from vframe.errors import SourceNotFound
 from vframe.sources import LocalFolder
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server, raw_request
 
 SPEC = "?vframe/jpg/offset/0"
 NOT_FOUND = {"error": "No such video."}

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import LiveServer, live_server
 
-from vframe import synth
 from vframe.errors import Forbidden
 from vframe.settings import Settings
 from vframe.signing import Signer, sign
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 SPEC = "vframe/jpg/offset/1/w/160"
 

@@ -1,7 +1,7 @@
 """One contract for every source (imgproxy's storage/testsuite, for vframe): the same folder of
 videos served by a real `vframe serve` from a local folder (`--root`), from a real HTTP origin
-(`--origin`, tests/origin.py) and from a real S3-compatible server (`--s3`, moto in its own process,
-tests/s3server.py) gives the same answers: byte-identical images with the same X-Vframe-Time, the
+(`--origin`, vframe_testkit.origin) and from a real S3-compatible server (`--s3`, moto in its own process,
+vframe_testkit.s3server) gives the same answers: byte-identical images with the same X-Vframe-Time, the
 same statuses and messages for missing, escaping, malformed and broken requests, the video itself
 byte for byte (Range, HEAD), stable ETags that change with the object. The CLI and `vframe probe`
 give the same bytes and the same JSON for a path, an http:// URL and an s3:// URL."""
@@ -23,13 +23,13 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import pytest
-from live import ROOT, LiveServer, live_server, raw_request
-from origin import Origin, serve_origin
 from PIL import Image
-from s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 import vframe
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import ROOT, LiveServer, live_server, raw_request
+from vframe_testkit.origin import Origin, serve_origin
+from vframe_testkit.s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
 SOURCES = ("local", "http", "s3")
 PREFIX = "videos/"  # where the folder is in the bucket: s3://BUCKET/videos/<key>

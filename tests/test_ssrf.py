@@ -1,4 +1,4 @@
-"""Server-side request forgery, proven with a canary: a second real HTTP origin (tests/origin.py)
+"""Server-side request forgery, proven with a canary: a second real HTTP origin (vframe_testkit.origin)
 serving a real video, which must never be contacted.
 
 (1) In origin mode a key never leaves the base URL: `..` in every spelling, `//host`, `http://`,
@@ -23,11 +23,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from live import ROOT, LiveServer, live_server, raw_request
-from origin import Origin, serve_origin
 
 import vframe
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import ROOT, LiveServer, live_server, raw_request
+from vframe_testkit.origin import Origin, serve_origin
 
 SPEC = "?vframe/jpg/offset/0"
 NOT_FOUND = {"error": "No such video."}

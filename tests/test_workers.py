@@ -1,4 +1,4 @@
-"""The decode worker pool of `vframe serve`, each test against a real server (tests/live.py).
+"""The decode worker pool of `vframe serve`, each test against a real server (vframe_testkit.live).
 
 Proven here: a worker SIGKILLed in the middle of a request fails only that request (599, JSON) and
 is replaced, the server process living on; a request past its deadline gets 599 and the server goes
@@ -28,10 +28,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from live import LiveServer, live_server
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import synth
+from vframe_testkit.live import LiveServer, live_server
 
 RESTARTS = "vframe_worker_restarts_total"
 MEMORY_LIMIT_MB = 128  # an idle worker is ~60 MB here; a 4K frame to PNG needs ~220 MB

@@ -1,7 +1,7 @@
 """The long mutation fuzz (`make fuzz`): tests/test_fuzz.py's check, for as long as one likes.
 
-Damaged videos (tests/fuzzing.py: seeded mutations of small synthetic videos and of the shared
-corpus's small files) are served by a real `vframe serve` this tool starts (tests/live.py), and
+Damaged videos (vframe_testkit.fuzzing: seeded mutations of small synthetic videos and of the shared
+corpus's small files) are served by a real `vframe serve` this tool starts (vframe_testkit.live), and
 each is asked for one frame with a varied spec. New mutants come without end, from the seed printed
 at the start, until `--minutes` pass or `--count` mutants are done. Progress is printed as it goes:
 cases, statuses, worker restarts, the slowest answers.
@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,11 +31,10 @@ from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the suite's fuzzing machinery and live server, not a copy
+import httpx
 
-import httpx  # noqa: E402
-from fuzzing import (  # noqa: E402
+from vframe_testkit import synth
+from vframe_testkit.fuzzing import (
     PRISTINE,
     UNFORESEEN,
     Answer,
@@ -51,10 +49,9 @@ from fuzzing import (  # noqa: E402
     restarts,
     verdict,
 )
-from live import LiveServer, live_server  # noqa: E402
+from vframe_testkit.live import LiveServer, live_server
 
-from vframe import synth  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 PRISTINE_KEY = "pristine.mp4"
 SOFT_KINDS = {"unforeseen-599"}  # saved, but a finding for the exit code only with --strict
 

@@ -1,12 +1,12 @@
-"""The soak: a real `vframe serve` (tests/live.py, 2 workers, default settings otherwise) under a
+"""The soak: a real `vframe serve` (vframe_testkit.live, 2 workers, default settings otherwise) under a
 bounded mixed load for a given number of minutes, watched for lost requests, worker restarts and
 memory growth.
 
     python tools/soak.py --minutes 10 [--clients 8] [--seed 1] [--json soak.json]
 
 It builds its own folder of videos (small synthetic H.264 MP4s, index at the end and first, VP9
-WebM, a 16 MB+ MP4 for slow and ranged reads; every frame paints its index, vframe/synth.py) plus
-the hostile corpus of tests/hostile.py, whose playlists point at a canary TCP listener that must
+WebM, a 16 MB+ MP4 for slow and ranged reads; every frame paints its index, vframe_testkit.synth) plus
+the hostile corpus of vframe_testkit.hostile, whose playlists point at a canary TCP listener that must
 never see a connection. Then `--clients` threads send a seeded mix for `--minutes`: valid uncached
 frames (random offsets, sizes, formats, rotations, modes), cached repeats, HEAD, conditional
 requests (304), the plain video whole and by Range, malformed specs (400), unsupported formats
@@ -32,7 +32,6 @@ import json
 import os
 import random
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -48,13 +47,10 @@ import httpx
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from hostile import Canary, Case, build_corpus  # noqa: E402  (tests/hostile.py)
-from live import LiveServer, live_server  # noqa: E402  (tests/live.py)
-
-from vframe import synth  # noqa: E402
+from vframe_testkit import synth
+from vframe_testkit.hostile import Canary, Case, build_corpus
+from vframe_testkit.live import LiveServer, live_server
+from vframe_testkit.stats import percentile
 
 WORKERS = 2
 CLIENT_TIMEOUT_SECONDS = 60  # no answer by then: lost (the server's deadline is 30 s)
@@ -255,7 +251,7 @@ def plain_video(corpus: Corpus, rng: random.Random) -> Call:
 
 
 def hostile_call(case: Case) -> Call:
-    """A case of tests/hostile.py: its key is the target's path exactly as sent, its frame the index shown."""
+    """A case of vframe_testkit.hostile: its key is the target's path exactly as sent, its frame the index shown."""
     target = f"/{case.key}" + (f"?{case.spec}" if case.spec else "")
     frame = None
     if case.status == 200 and case.spec is not None and case.frame is not None:
@@ -673,11 +669,6 @@ def every_kind_once(load: Load, rng: random.Random) -> None:
 
 
 # -- the summary -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 def memory_verdict(samples: dict[str, Memory]) -> tuple[bool, str]:

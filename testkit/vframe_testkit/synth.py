@@ -371,7 +371,7 @@ def make_large_mp4s(outputs: dict[Path, dict[str, str]], min_bytes: int, workdir
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write a demo H.264 video and print its path."""
-    parser = argparse.ArgumentParser(prog="python -m vframe.synth", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m vframe_testkit.synth", description=main.__doc__)
     parser.add_argument("out", type=Path, help="output file, e.g. demo.mp4")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--width", type=int, default=320)

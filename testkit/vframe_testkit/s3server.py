@@ -2,7 +2,7 @@
 on 127.0.0.1 and a free port, spoken to over real HTTP (boto3 here, vframe's botocore in the server
 and CLI processes). Nothing is patched in-process.
 
-`s3` is a session fixture: a test module imports it (`from s3server import s3_fixture`) and makes its
+`s3` is a session fixture: a test module imports it (`from vframe_testkit.s3server import s3_fixture`) and makes its
 own bucket with `s3.bucket(folder=...)`. `run_s3_server()` starts a private one,
 e.g. to stop it under a running vframe and start it again on the same port."""
 
@@ -25,7 +25,8 @@ import boto3
 import botocore.config
 import httpx
 import pytest
-from live import ROOT
+
+from vframe_testkit.live import ROOT
 
 REGION = "us-east-1"
 # Fake credentials, and nothing else from the AWS chain: no config files, no instance metadata.

@@ -9,7 +9,7 @@ left out when it is absent. Every playlist, concat list and AVI trick names a de
 the served folder (`decoy_path(folder)`), /etc/passwd, and `http://127.0.0.1:<canary_port>/...`,
 so that a test can prove with inotify and a TCP listener that vframe followed none of them.
 
-The good video `GOOD_KEY` lies in the same folder: frame i shows index i (vframe.synth) at
+The good video `GOOD_KEY` lies in the same folder: frame i shows index i (synth.py) at
 i / GOOD_FPS seconds; the tests ask for it after each case to see that the server still works."""
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import shutil
 import socket
 import struct
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +31,10 @@ from av.container import OutputContainer
 from av.video.stream import VideoStream
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import mp4, synth
 
-VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", Path(__file__).resolve().parents[2] / "shared" / "videos"))
+# The shared corpus lies beside the repository (this file: testkit/vframe_testkit/hostile.py).
+VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", Path(__file__).resolve().parents[3] / "shared" / "videos"))
 # Files copied from the shared corpus (key here: path there); their cases are left out without it.
 SHARED_COPIES = {
     "shared-xbin.avi": "99_hostile_DO_NOT_TRUST/npm-js-ffmpeg__etc_passwd_xbin.avi",
@@ -69,7 +69,7 @@ class Case:
     `key` is the request target's path without its leading "/", exactly as sent on the wire
     (percent-encoded where that is the point: traversal cases); `spec` the query (None: a plain
     GET of the video itself). `words` must all appear, lower-cased, in the JSON error message.
-    For a 200, `time` is the X-Vframe-Time and `frame` the index (vframe.synth pattern) the image
+    For a 200, `time` is the X-Vframe-Time and `frame` the index (synth.py pattern) the image
     shows (None: a damaged picture, not read)."""
 
     name: str
@@ -366,27 +366,6 @@ def _write_damaged(good: Path, folder: Path) -> None:
     (folder / "corrupt-after.mp4").write_bytes(after)
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
-    """The boxes (type, position, size) between `start` and `end` (32-bit sizes only)."""
-    end = len(data) if end is None else end
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        yield kind, start, size
-        if size < 8:
-            return
-        start += size
-
-
-def _box(data: bytes, *path: bytes) -> tuple[int, int]:
-    """(position, size) of the box at `path` (e.g. b"moov", b"trak", ...; first of each)."""
-    start, end = 0, len(data)
-    position = size = -1
-    for kind in path:
-        position, size = next((p, s) for k, p, s in _boxes(data, start, end) if k == kind)
-        start, end = position + 8, position + size
-    return position, size
-
-
 STBL = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
 
 
@@ -395,45 +374,45 @@ def _write_boxes(moov_at_end: Path, faststart: Path, folder: Path) -> None:
     end = moov_at_end.read_bytes()
     # stco: every chunk offset far past the end of the file.
     patched = bytearray(fast)
-    position, _ = _box(fast, *STBL, b"stco")
-    count = struct.unpack_from(">I", fast, position + 12)[0]
+    stco = mp4.find(fast, *STBL, b"stco")
+    count = struct.unpack_from(">I", fast, stco.start + 12)[0]
     for entry in range(count):
-        struct.pack_into(">I", patched, position + 16 + 4 * entry, len(fast) + 1_000_000 + entry)
+        struct.pack_into(">I", patched, stco.start + 16 + 4 * entry, len(fast) + 1_000_000 + entry)
     (folder / "stco-past-end.mp4").write_bytes(patched)
     # The index, and no media data at all.
-    mdat, mdat_size = _box(fast, b"mdat")
-    (folder / "moov-without-mdat.mp4").write_bytes(fast[:mdat] + fast[mdat + mdat_size:])
+    mdat = mp4.find(fast, b"mdat")
+    (folder / "moov-without-mdat.mp4").write_bytes(fast[:mdat.start] + fast[mdat.end:])
     # The media data zeroed: every sample reads as empty NAL units.
-    mdat, mdat_size = _box(end, b"mdat")
+    mdat = mp4.find(end, b"mdat")
     zeroed = bytearray(end)
-    zeroed[mdat + 8: mdat + mdat_size] = bytes(mdat_size - 8)
+    zeroed[mdat.start + 8: mdat.end] = bytes(mdat.size - 8)
     (folder / "mdat-zeroed.mp4").write_bytes(zeroed)
     # moov inside moov inside moov..., 2000 deep, the real index at the bottom.
-    moov, moov_size = _box(end, b"moov")
-    nested = end[moov: moov + moov_size]
+    moov = mp4.find(end, b"moov")
+    nested = end[moov.start: moov.end]
     for _ in range(2000):
         nested = struct.pack(">I4s", len(nested) + 8, b"moov") + nested
-    (folder / "moov-nested.mp4").write_bytes(end[:moov] + nested)
+    (folder / "moov-nested.mp4").write_bytes(end[:moov.start] + nested)
     # moov's size field: 0 (runs to the end of the file), 1 with a 64-bit size of 2^63-1, 0xffffffff, 7.
     for name, header in (("moov-size-0", struct.pack(">I4s", 0, b"moov")),
                          ("moov-size-1-huge", struct.pack(">I4sQ", 1, b"moov", 2**63 - 1)),
                          ("moov-size-huge", struct.pack(">I4s", 0xFFFFFFFF, b"moov")),
                          ("moov-size-7", struct.pack(">I4s", 7, b"moov"))):
-        (folder / f"{name}.mp4").write_bytes(end[:moov] + header + end[moov + 8:])
+        (folder / f"{name}.mp4").write_bytes(end[:moov.start] + header + end[moov.start + 8:])
     # In the faststart copy, where the index comes first: a trak running to the end of its moov
     # (size 0), a trak whose 64-bit size is read from its first child's header (size 1), and a
     # moov 100 bytes short of its index.
-    trak, _ = _box(fast, b"moov", b"trak")
-    moov, moov_size = _box(fast, b"moov")
-    for name, at, size in (("trak-size-0", trak, 0), ("trak-size-1", trak, 1),
-                           ("moov-size-short", moov, moov_size - 100)):
+    trak = mp4.find(fast, b"moov", b"trak")
+    moov = mp4.find(fast, b"moov")
+    for name, at, size in (("trak-size-0", trak.start, 0), ("trak-size-1", trak.start, 1),
+                           ("moov-size-short", moov.start, moov.size - 100)):
         patched = bytearray(fast)
         struct.pack_into(">I", patched, at, size)
         (folder / f"{name}.mp4").write_bytes(patched)
     # stsz: 60 million samples declared (240 MB of sizes) in a table that holds 50.
     patched = bytearray(end)
-    position, _ = _box(end, *STBL, b"stsz")
-    struct.pack_into(">I", patched, position + 16, 60_000_000)
+    stsz = mp4.find(end, *STBL, b"stsz")
+    struct.pack_into(">I", patched, stsz.start + 16, 60_000_000)
     (folder / "stsz-count-huge.mp4").write_bytes(patched)
 
 

@@ -12,7 +12,7 @@ sample-table entries (stsz, stco, co64, stts, ctts, stss, stsc, elst, trun) set 
 Everything is reproducible from the mutant's name, `<seed video>~<mutation>~<seed>`: its random
 generator is seeded with that name, so `mutant(seed_videos, name)` gives the same bytes again
 (given the same seed videos: a splice picks its partner among them). The last part asks a live
-server (tests/live.py) for a frame of each mutant and judges the answer by API.md's contract for
+server (live.py) for a frame of each mutant and judges the answer by API.md's contract for
 damaged input."""
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-from live import LiveServer
 from PIL import Image
 
-from vframe import synth
+from vframe_testkit import mp4, synth
+from vframe_testkit.live import LiveServer
 
 # -- the seed videos ---------------------------------------------------------------------------
 
@@ -222,49 +222,6 @@ def splice(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
 # -- MP4 (ISO base media) ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Box:
-    start: int  # offset of its size field
-    size: int  # as its header says (resolved for size 0 and 64-bit sizes)
-    type: bytes
-    header: int  # 8, or 16 with a 64-bit size
-    payload: int  # where its content (after any fields kept by a sample entry) starts
-
-    @property
-    def end(self) -> int:
-        return self.start + self.size
-
-
-CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf", b"mvex", b"moof", b"traf", b"udta",
-              b"mfra", b"meta"}
-# bytes of fields between a box's header and its children: tables' counts, sample entries' fields
-FIELDS_BEFORE_CHILDREN = {b"stsd": 8, b"dref": 8, b"meta": 4, b"mp4a": 28, **dict.fromkeys(
-    (b"avc1", b"avc3", b"hvc1", b"hev1", b"mp4v", b"vp09", b"av01"), 78)}
-
-
-def mp4_boxes(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> list[Box]:
-    """Every box of the tree that parses, parents before children; stops quietly at garbage."""
-    end = len(data) if end is None else end
-    found: list[Box] = []
-    position = start
-    while position + 8 <= end and depth < 12:
-        size, kind = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if size == 1 and position + 16 <= end:
-            size, header = struct.unpack_from(">Q", data, position + 8)[0], 16
-        elif size == 0:
-            size = end - position
-        if size < header or position + size > end or not kind.isascii():
-            break
-        skip = FIELDS_BEFORE_CHILDREN.get(kind, 0)
-        box = Box(position, size, kind, header, position + header + skip)
-        found.append(box)
-        if kind in CONTAINERS or kind in FIELDS_BEFORE_CHILDREN:
-            found += mp4_boxes(data, box.payload, box.end, depth + 1)
-        position += size
-    return found
-
-
 def is_mp4(data: bytes) -> bool:
     return data[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"pnot")
 
@@ -283,13 +240,13 @@ def _nasty(rng: random.Random, old: int, width: int) -> int:
                        old + 1, old - 1, old * 2, old // 2, old + rng.randrange(1, 1 << 16), rng.randrange(top)])
 
 
-def _index_boxes(data: bytes) -> list[Box]:
+def _index_boxes(data: bytes) -> list[mp4.Box]:
     """Boxes outside the media data: the ones whose every byte is structure."""
-    return [box for box in mp4_boxes(data) if box.type not in (b"mdat", b"free", b"skip")]
+    return [box for box in mp4.boxes(data) if box.type not in (b"mdat", b"free", b"skip")]
 
 
 def mp4_box_size(rng: random.Random, data: bytes, _: list[bytes]) -> bytes:
-    boxes = mp4_boxes(data)
+    boxes = mp4.boxes(data)
     if not boxes:
         return flip_bits(rng, data, [])
     box = rng.choice(boxes)
@@ -304,7 +261,7 @@ BOX_TYPES = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"stsz", b"st
 
 
 def mp4_box_type(rng: random.Random, data: bytes, _: list[bytes]) -> bytes:
-    boxes = mp4_boxes(data)
+    boxes = mp4.boxes(data)
     if not boxes:
         return flip_bits(rng, data, [])
     box = rng.choice(boxes)
@@ -333,7 +290,7 @@ TABLES = {b"stsz": (8, 12, 4, 4), b"stz2": (8, 12, 4, 4), b"stco": (4, 8, 4, 4),
 
 def mp4_table(rng: random.Random, data: bytes, _: list[bytes]) -> bytes:
     """One number of a sample table (a count, an entry, stsz's common size) set to a nasty value."""
-    tables = [box for box in mp4_boxes(data) if box.type in TABLES]
+    tables = [box for box in mp4.boxes(data) if box.type in TABLES]
     if not tables:
         return mp4_box_size(rng, data, [])
     box = rng.choice(tables)
@@ -357,7 +314,7 @@ def mp4_table(rng: random.Random, data: bytes, _: list[bytes]) -> bytes:
 def mp4_header(rng: random.Random, data: bytes, _: list[bytes]) -> bytes:
     """A time scale, a duration, a track's or a sample entry's width or height, a track id."""
     choices: list[tuple[int, int]] = []
-    for box in mp4_boxes(data):
+    for box in mp4.boxes(data):
         payload = box.start + box.header
         long = data[payload:payload + 1] == b"\x01"  # version 1: 64-bit times
         if box.type in (b"mvhd", b"mdhd"):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file: testkit/vframe_testkit/live.py)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
