@@ -23,7 +23,7 @@ and nothing comes from its cache (its /-/metrics cache misses are printed):
   HTTP for each tile, one after another, the total time;
 * keyframe-pass floor / exact multi-frame floor - bench/floors.py, in this process.
 
-Painted indices: bench/videos.py's frames show their own index (vframe.synth's 4x4 cell code),
+Painted indices: bench/videos.py's frames show their own index (vframe_testkit.synth's 4x4 cell code),
 readable at 160x90 through a JPEG at quality 85 (checked on every tile here). The 2-hour MP4's
 frames show their index mod 100, and every tile of that board falls on frame 1800*i (index 0): its
 indices tell only a frame off by a multiple of 100 from right, so vframe's tiles there are also
