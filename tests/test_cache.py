@@ -5,11 +5,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 from vframe.cache import Key, ResultCache
-from vframe.pipeline import Grab
+from vframe.products import Result
 
 
-def image(size: int) -> Grab:
-    return Grab(b"x" * size, "image/jpeg", 1, 1, Fraction(0))
+def image(size: int) -> Result:
+    return Result(b"x" * size, "image/jpeg", 1, 1, (Fraction(0),))
 
 
 def key(name: str) -> Key:

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 import vframe
-from vframe import decode
 from vframe.limits import Budget
+from vframe.media import threads
 from vframe.metrics import Metrics
 from vframe.pipeline import open_video
 from vframe.settings import DEFAULT, Settings
@@ -77,7 +77,7 @@ def test_frame_threads_are_bounded_by_the_memory_of_their_pictures(
 ) -> None:
     """Each frame thread holds a picture: FRAME_THREAD_BYTES bounds their number (4K 10-bit: 2 of
     25 MB); a picture too large for two is decoded on slice threads."""
-    monkeypatch.setattr(decode, "FRAME_THREAD_BYTES", budget * PICTURE_BYTES)
+    monkeypatch.setattr(threads, "FRAME_THREAD_BYTES", budget * PICTURE_BYTES)
     video = synthetic["h264_bframes.mp4"]
     kind, count, shown = decoded(video, 1_500, Settings(decoder_threads=3))
     assert (kind, count) == expected
@@ -90,7 +90,7 @@ def test_a_ten_bit_picture_counts_two_bytes_a_sample(tmp_path: Path) -> None:
     sizes = []
     for video in (eight, ten):
         with open_video(video.path, DEFAULT) as opened:
-            sizes.append(decode._picture_bytes(opened.decoder))
+            sizes.append(threads.picture_bytes(opened.decoder))
     assert sizes == [PICTURE_BYTES, 2 * PICTURE_BYTES]
 
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import SYNTHETIC, VIDEOS, corpus_params
 
 import vframe
-from vframe.decode import Video
 from vframe.errors import ProcessingFailed, Unsupported
 from vframe.limits import Budget
+from vframe.media import Video
 from vframe.settings import DEFAULT
 from vframe_testkit import synth
 from vframe_testkit.truth import Truth, digest, sequential

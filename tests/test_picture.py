@@ -27,12 +27,12 @@ from vframe_testkit import synth
 # helpers
 
 
-def grab(path: Path | str, spec: str, settings: Settings = DEFAULT) -> tuple[vframe.Grab, Image.Image]:
+def grab(path: Path | str, spec: str, settings: Settings = DEFAULT) -> tuple[vframe.Result, Image.Image]:
     """vframe's answer and the image decoded from its bytes (checked to be the size it reports)."""
     result = vframe.grab(path, spec, settings)
     image = Image.open(io.BytesIO(result.data))
     image.load()
-    assert image.size == (result.width, result.height), f"{spec}: Grab says {result.width}x{result.height}"
+    assert image.size == (result.width, result.height), f"{spec}: Result says {result.width}x{result.height}"
     return result, image
 
 

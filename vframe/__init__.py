@@ -1,8 +1,11 @@
-"""vframe: cut one frame out of a video at a given second and return it, scaled, as an image.
+"""vframe: cut frames out of a video and return them, scaled, as images: one frame, a sprite
+sheet of many from one pass, or the WebVTT storyboard of a scrubbing preview.
 
     >>> import vframe
     >>> result = vframe.grab("movie.mp4", "vframe/jpg/offset/7/w/480/h/360")
     >>> result.media_type, result.width, result.height, result.time_header
+    >>> sheet = vframe.grab("movie.mp4", "vsample/jpg/interval/2/s/160x90")
+    >>> sheet.times, sheet.tiles
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ from .errors import (
     UpstreamTimeout,
     VframeError,
 )
-from .pipeline import Grab, grab
+from .pipeline import grab, sample
 from .probe import probe
+from .products import Result, Tile
 from .settings import Settings
-from .spec import FrameSpec, parse
+from .spec import FrameSpec, SampleSpec, parse
 
 __version__ = "0.1.0"
-ENGINE_VERSION = "1"  # bump whenever the same spec on the same bytes may give different pixels
+ENGINE_VERSION = "2"  # bump whenever the same spec on the same bytes may give different pixels
 
 __all__ = [
-    "Busy", "ENGINE_VERSION", "Forbidden", "FrameSpec", "Grab", "InvalidSpec", "MethodNotAllowed", "ProcessingFailed",
-    "Settings", "SourceNotFound", "TooLarge", "Unsupported", "UpstreamFailed", "UpstreamTimeout",
-    "VframeError", "__version__", "grab", "parse", "probe",
+    "Busy", "ENGINE_VERSION", "Forbidden", "FrameSpec", "InvalidSpec", "MethodNotAllowed", "ProcessingFailed",
+    "Result", "SampleSpec", "Settings", "SourceNotFound", "Tile", "TooLarge", "Unsupported", "UpstreamFailed",
+    "UpstreamTimeout", "VframeError", "__version__", "grab", "parse", "probe", "sample",
 ]

@@ -1,5 +1,7 @@
-"""The command line: `vframe grab INPUT SPEC [-o OUT]`, `vframe probe INPUT` and `vframe serve`.
-Exit 0 on success; each failure class has its own exit code and a one-sentence message."""
+"""The command line: `vframe grab INPUT SPEC [-o OUT]` (a frame, a sprite sheet or a storyboard),
+`vframe sample INPUT SPEC -o DIR` (every sampled frame as its own file), `vframe probe INPUT` and
+`vframe serve`. Exit 0 on success; each failure class has its own exit code and a one-sentence
+message."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import MISSING, fields, replace
+from pathlib import Path
 
-from . import __version__
+from . import __version__, formats
 from .errors import VframeError
-from .pipeline import grab
+from .pipeline import grab, sample
 from .probe import probe
 from .settings import Settings, env_name, kind
 
@@ -20,16 +23,20 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vframe", description="Cut one frame out of a video as an image.")
+    parser = argparse.ArgumentParser(prog="vframe", description="Cut frames out of a video as images.")
     parser.add_argument("--version", action="version", version=f"vframe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    grab_parser = commands.add_parser("grab", help="write the frame SPEC asks for as an image")
+    grab_parser = commands.add_parser("grab", help="write the frame, sprite sheet or storyboard SPEC asks for")
     grab_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
-    grab_parser.add_argument("spec", help="e.g. vframe/jpg/offset/7/w/480/h/360")
-    grab_parser.add_argument("-o", "--output", default="-", help="the image file; - (the default) is stdout")
+    grab_parser.add_argument("spec", help="e.g. vframe/jpg/offset/7/w/480/h/360 or vsample/vtt/interval/5/s/160x90")
+    grab_parser.add_argument("-o", "--output", default="-", help="the file; - (the default) is stdout")
+    sample_parser = commands.add_parser("sample", help="write every frame a vsample SPEC samples as its own image")
+    sample_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
+    sample_parser.add_argument("spec", help="e.g. vsample/jpg/interval/10/s/320x")
+    sample_parser.add_argument("-o", "--output", required=True, help="the folder: 000000.jpg, 000001.jpg, ...")
     probe_parser = commands.add_parser("probe", help="print what vframe sees in a video, as JSON")
     probe_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
-    for remote in (grab_parser, probe_parser):
+    for remote in (grab_parser, sample_parser, probe_parser):
         remote.add_argument(
             "--allow-private-urls", action="store_true",
             help="let an http(s):// input reach loopback, private and link-local addresses "
@@ -62,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "grab":
             return _grab(args.input, args.spec, args.output, settings)
+        if args.command == "sample":
+            return _sample(args.input, args.spec, Path(args.output), settings)
         print(json.dumps(probe(args.input, settings), indent=2))
         return 0
     except VframeError as error:
@@ -89,9 +98,21 @@ def _grab(input: str, spec: str, output: str, settings: Settings) -> int:
         sys.stdout.buffer.write(result.data)
         sys.stdout.buffer.flush()
     else:
-        with open(output, "wb") as file:
-            file.write(result.data)
+        _write(Path(output), result.data)
     return 0
+
+
+def _sample(input: str, spec: str, folder: Path, settings: Settings) -> int:
+    """Each frame as DIR/<six digits>.<ext>, numbered from 000000 as Qiniu's $(count)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, result in sample(input, spec, settings):
+        _write(folder / f"{index:06d}.{formats.by_media_type(result.media_type).extension}", result.data)
+    return 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ class Budget:
         self.fetch_bytes_left = settings.max_fetch_bytes
         self.max_fetch_bytes = settings.max_fetch_bytes
         self.fetch_seconds = 0.0  # spent waiting for an origin or S3
+        self.steps: dict[str, float] = {}  # wall time spent in each step (open, decode, encode), for metrics
+        self._last_lap = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """The time since the last lap counts as `step`'s."""
+        now = time.perf_counter()
+        self.steps[step] = self.steps.get(step, 0.0) + now - self._last_lap
+        self._last_lap = now
 
     def check_fetch_time(self) -> None:
         """While fetching from an origin, the deadline is the origin's fault: 504, not 599."""

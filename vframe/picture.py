@@ -3,7 +3,6 @@ deinterlace, correct aspect and colour (tone-mapping HDR), scale, turn upright, 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import cast
@@ -17,8 +16,8 @@ from PIL import Image
 
 from . import hdr
 from .errors import OutOfMemory, ProcessingFailed
+from .formats import encode
 from .settings import Settings
-from .spec import FrameSpec
 
 # AVColorSpace -> the matrix swscale should use (None: unspecified, guessed from the size)
 _MATRICES = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6: Colorspace.ITU601,
@@ -44,20 +43,23 @@ class Geometry:
         return (height, width) if self.turn in (90, 270) else (width, height)
 
 
-def plan(frame: VideoFrame, sar: Fraction, spec: FrameSpec, settings: Settings) -> Geometry:
-    """Output size in display orientation, from the spec, the display aspect and the limits."""
-    turn = (-frame.rotation) % 360 if spec.rotate == "auto" else int(spec.rotate)
+def plan(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], rotate: str,
+         settings: Settings) -> Geometry:
+    """Output size in display orientation, from the size asked for (width, height, either or both
+    None), the rotation asked for, the display aspect and the limits."""
+    asked_width, asked_height = size
+    turn = (-frame.rotation) % 360 if rotate == "auto" else int(rotate)
     turn = turn if turn in _TURNS else 0
     display_w, display_h = max(1, round(frame.width * sar)), frame.height
     if turn in (90, 270):
         display_w, display_h = display_h, display_w
-    if spec.width and spec.height:
-        width, height = spec.width, spec.height
+    if asked_width and asked_height:
+        width, height = asked_width, asked_height
     else:
-        if spec.width:
-            width, height = spec.width, max(1, round(spec.width * display_h / display_w))
-        elif spec.height:
-            width, height = max(1, round(spec.height * display_w / display_h)), spec.height
+        if asked_width:
+            width, height = asked_width, max(1, round(asked_width * display_h / display_w))
+        elif asked_height:
+            width, height = max(1, round(asked_height * display_w / display_h)), asked_height
         else:
             width, height = display_w, display_h
         width, height = _fit(width, height, settings)
@@ -159,17 +161,4 @@ def _drain(graph: av.filter.Graph) -> list[VideoFrame]:
             return frames
 
 
-def encode(image: Image.Image, fmt: str, settings: Settings) -> bytes:
-    """Encode as jpg (alpha composited on black), png or webp (alpha kept)."""
-    out = io.BytesIO()
-    if fmt == "jpg":
-        if image.mode == "RGBA":
-            flat = Image.new("RGB", image.size, (0, 0, 0))
-            flat.paste(image, mask=image.getchannel("A"))
-            image = flat
-        image.save(out, format="JPEG", quality=settings.jpeg_quality)
-    elif fmt == "png":
-        image.save(out, format="PNG", compress_level=settings.png_compress_level)
-    else:
-        image.save(out, format="WEBP", quality=settings.webp_quality)
-    return out.getvalue()
+__all__ = ["Geometry", "deinterlace", "encode", "plan", "render", "to_rgb"]

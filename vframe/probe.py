@@ -6,11 +6,8 @@ import os
 from fractions import Fraction
 from typing import Any
 
-import av
-
-from .decode import Video
 from .limits import Budget
-from .pipeline import open_video, sample_aspect
+from .pipeline import open_video
 from .settings import DEFAULT, Settings
 from .sources import Source
 
@@ -28,10 +25,10 @@ def probe(input: str | os.PathLike[str] | Source, settings: Settings = DEFAULT) 
     with open_video(input, settings) as video:
         first = video.find(0, Budget(settings))
         stream, frame, timeline = video.stream, first.frame, video.timeline
-        sar = sample_aspect(video)
+        sar = video.sample_aspect
         rotation = (-frame.rotation) % 360
         display = (max(1, round(frame.width * sar)), frame.height)
-        duration = _stream_duration(video)
+        duration = timeline.duration(video.container, stream)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         return {
             "container": video.container.format.name,
@@ -57,14 +54,6 @@ def probe(input: str | os.PathLike[str] | Source, settings: Settings = DEFAULT) 
             "start_time": _seconds((timeline.start or 0) * timeline.time_base),
             "streams": len(video.container.streams),
         }
-
-
-def _stream_duration(video: Video) -> Fraction | None:
-    if video.stream.duration:
-        return video.stream.duration * video.timeline.time_base
-    if video.container.duration:
-        return Fraction(video.container.duration, av.time_base)
-    return None
 
 
 def _name(value: int, names: dict[int, str]) -> str | None:

@@ -1,5 +1,6 @@
-"""The HTTP service: a Starlette application that answers `GET /<key>?vframe/...` with the frame
-and `GET /<key>` with the video itself, from a folder of videos, an HTTP origin or S3.
+"""The HTTP service: a Starlette application that answers `GET /<key>?vframe/...` with the frame,
+`GET /<key>?vsample/...` with a sprite sheet or a storyboard, and `GET /<key>` with the video
+itself, from a folder of videos, an HTTP origin or S3.
 
     vframe serve --root ./videos                  # the command line (uvicorn inside)
     vframe serve --origin https://videos.example.com/media/
@@ -39,12 +40,12 @@ from .errors import MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeErr
 from .limits import check_source_size
 from .memo import Memo
 from .metrics import CONTENT_TYPE, Metrics
-from .pipeline import Grab
+from .products import Links, Result
 from .settings import Settings
 from .signing import Signer
 from .sources import Library, LocalFolder, Source, library
 from .sources.proxy import relay_video
-from .spec import FrameSpec, parse
+from .spec import FrameSpec, SampleSpec, Spec, parse
 from .workers import WorkerPool
 
 access_log = logging.getLogger("vframe.access")
@@ -54,7 +55,7 @@ METHODS = ("GET", "HEAD")
 INTERNAL_ERROR = "Something went wrong inside vframe; the error has been logged."
 KEPT_SPECS = 1024  # parsed specs remembered, by their text...
 KEPT_SPEC_BYTES = 200  # ...when it is no longer than this (a valid spec can be padded: 7.000...)
-KEPT_ETAGS = 4096  # frame ETags remembered, by cache key
+KEPT_ETAGS = 4096  # ETags remembered, by cache key
 CONDITIONS = (b"if-none-match", b"if-modified-since")
 
 
@@ -88,8 +89,8 @@ class Service:
         self.metrics = Metrics()
         self.cache = ResultCache(settings.cache_bytes)
         self.pool: WorkerPool | None = None
-        self._making: dict[Key, asyncio.Task[Grab]] = {}
-        self._specs: Memo[bytes, FrameSpec] = Memo(KEPT_SPECS)
+        self._making: dict[Key, asyncio.Task[Result]] = {}
+        self._specs: Memo[bytes, Spec] = Memo(KEPT_SPECS)
         self._etags: Memo[Key, str] = Memo(KEPT_ETAGS)
         self.cache_control = f"public, max-age={settings.cache_max_age}"
         self.metrics.gauge("vframe_cache_bytes", "Bytes of images in the result cache.", lambda: self.cache.bytes)
@@ -156,8 +157,9 @@ class Service:
         spec = self.spec(spec_text)
         source = await self.find(path[1:], started)
         check_source_size(source.size, self.settings)
-        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION)
-        headers = {"ETag": self.etag(key), "Cache-Control": self.cache_control}
+        links = self.links(scope, request, query) if isinstance(spec, SampleSpec) and spec.is_storyboard else None
+        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION, *_linked(links))
+        headers = {"ETag": self.etag(key, spec), "Cache-Control": self.cache_control}
         if source.modified is not None:
             headers["Last-Modified"] = http_date(source.modified)
         conditions = _conditions(scope)
@@ -166,19 +168,21 @@ class Service:
         if not_modified(conditions, headers["ETag"], None, exact_only=True):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        result, hit = await self.frame(key, source, spec, started)
+        result, hit = await self.product(key, source, spec, started, links)
         note["cache"] = "hit" if hit else "miss"
-        note["frame"] = frame_time = result.time_header
+        described = ("X-Vframe-Time", result.time_header or "") if isinstance(spec, FrameSpec) else (
+            "X-Vframe-Tiles", str(len(result.tiles)))
+        note["frame" if isinstance(spec, FrameSpec) else "tiles"] = described[1]
         if not_modified(conditions, headers["ETag"], source.modified):
             note["cache"] = "304"
             return Response(status_code=304, headers=headers)
-        headers["X-Vframe-Time"] = frame_time
+        headers[described[0]] = described[1]
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(result.data))
             return Response(b"", media_type=result.media_type, headers=headers)
         return Response(result.data, media_type=result.media_type, headers=headers)
 
-    def spec(self, text: bytes) -> FrameSpec:
+    def spec(self, text: bytes) -> Spec:
         """The query's spec, parsed once per distinct text: a service sees the same few specs over and over."""
         spec = self._specs.get(text)
         if spec is None:
@@ -187,10 +191,22 @@ class Service:
                 self._specs.keep(text, spec)
         return spec
 
-    def etag(self, key: Key) -> str:
-        """The frame's ETag, hashed once per cache key."""
+    def etag(self, key: Key, spec: Spec) -> str:
+        """The product's ETag, hashed once per cache key."""
         etag = self._etags.get(key)
-        return etag if etag is not None else self._etags.keep(key, frame_etag(key, self.settings))
+        return etag if etag is not None else self._etags.keep(key, product_etag(key, spec, self.settings))
+
+    def links(self, scope: Scope, request: Request, query: bytes) -> Links:
+        """How a storyboard asked for by this request names its sheets: relative to its own URL,
+        and signed with the request's own key and deadline when signing is on (checked already)."""
+        raw_path = (scope.get("raw_path") or b"/").decode("latin-1")
+        name = raw_path.rsplit("/", 1)[-1]
+        if self.signer is None:
+            return Links(name)
+        signed, _, token = query.decode("latin-1").rpartition("&token=")
+        deadline = int(signed.rpartition("e=")[2])
+        base = self.signer.base or f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}"
+        return Links(name, (base + raw_path, token.partition(":")[0], deadline))
 
     async def find(self, key: str, started: float) -> Source:
         if isinstance(self.library, LocalFolder):  # a stat: quicker than a thread hop
@@ -203,8 +219,9 @@ class Service:
             )
         return source
 
-    async def frame(self, key: Key, source: Source, spec: FrameSpec, started: float) -> tuple[Grab, bool]:
-        """The frame from the cache, or made once however many requests ask for it at the same time."""
+    async def product(self, key: Key, source: Source, spec: Spec, started: float,
+                      links: Links | None) -> tuple[Result, bool]:
+        """The product from the cache, or made once however many requests ask for it at the same time."""
         cached = self.cache.get(key)
         if cached is not None:
             self.metrics.cache_hits.inc()
@@ -212,19 +229,19 @@ class Service:
         self.metrics.cache_misses.inc()
         making = self._making.get(key)
         if making is None:
-            making = asyncio.create_task(self._make(key, source, spec, started))
+            making = asyncio.create_task(self._make(key, source, spec, started, links))
             self._making[key] = making
             making.add_done_callback(functools.partial(self._made, key))
         return await asyncio.shield(making), False
 
-    async def _make(self, key: Key, source: Source, spec: FrameSpec, started: float) -> Grab:
+    async def _make(self, key: Key, source: Source, spec: Spec, started: float, links: Links | None) -> Result:
         assert self.pool is not None, "the service's lifespan has not started"
-        result = await self.pool.make(source, spec, started)
+        result = await self.pool.make(source, spec, started, links)
         self.metrics.observe_steps(result.seconds)
         self.cache.put(key, result)
         return result
 
-    def _made(self, key: Key, task: asyncio.Task[Grab]) -> None:
+    def _made(self, key: Key, task: asyncio.Task[Result]) -> None:
         self._making.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
@@ -256,12 +273,20 @@ def error_response(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def frame_etag(key: Key, settings: Settings) -> str:
+def product_etag(key: Key, spec: Spec, settings: Settings) -> str:
     """Strong: the same bytes come back for the same video version, spec, engine (the cache key)
-    and output settings."""
-    output = f"{settings.jpeg_quality}/{settings.webp_quality}/{settings.png_compress_level}"
+    and the settings that change them (the format's own, and the size limits)."""
     limits = f"{settings.max_width}x{settings.max_height}"
-    return '"' + _digest(*key, output, limits) + '"'
+    if isinstance(spec, SampleSpec):
+        limits += f"/{settings.max_tiles}/{settings.max_sheet_pixels}"
+    return '"' + _digest(*key, spec.output.output_key(settings), limits) + '"'
+
+
+def _linked(links: Links | None) -> tuple[str, ...]:
+    """What of a storyboard's links its bytes depend on (its sheet URLs), for the cache key."""
+    if links is None:
+        return ()
+    return (links.name, *(str(part) for part in links.signing or ()))
 
 
 def not_modified(headers: Mapping[str, str], etag: str, modified: float | None, *, exact_only: bool = False) -> bool:
@@ -358,6 +383,8 @@ def serve(settings: Settings) -> None:
     example = _example_key(service.library.root) if isinstance(service.library, LocalFolder) else None
     if example is not None:
         print(f"vframe: try  curl -o frame.jpg '{base}/{quote(example)}?vframe/jpg/offset/7/w/480/h/360'", flush=True)
+        print(f"vframe: or   curl -o sheet.jpg '{base}/{quote(example)}?vsample/jpg/interval/1/s/160x90'", flush=True)
+        print(f"vframe: and  curl '{base}/{quote(example)}?vsample/vtt/interval/1/s/160x90'", flush=True)
     config = uvicorn.Config(
         application, log_config=None, access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=10, backlog=2048,

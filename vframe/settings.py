@@ -39,6 +39,11 @@ class Settings:
     jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))
     webp_quality: int = field(default=80, metadata=_doc("WebP quality, 1-100"))
     png_compress_level: int = field(default=3, metadata=_doc("PNG zlib level, 0-9"))
+    avif_quality: int = field(default=60, metadata=_doc("AVIF quality, 1-100"))
+    max_tiles: int = field(default=5000, metadata=_doc("tiles one vsample storyboard may have (413 above)"))
+    max_sheet_pixels: int = field(default=32 * 1024**2, metadata=_doc(
+        "largest sprite sheet (width x height); tiles past it go on the next page"
+    ))
     # Remote videos: HTTP(S) origins and S3 (the service, and `http(s)://` and `s3://` inputs).
     block_bytes: int = field(
         default=1024 * 1024, metadata=_doc("bytes asked for in each ranged read of a remote video")
@@ -114,8 +119,9 @@ class Settings:
                 raise ValueError(f"{env_name(item.name)} must be positive, not {value}")
         if self.max_height > self.max_width:
             raise ValueError("VFRAME_MAX_HEIGHT (the shorter side) cannot exceed VFRAME_MAX_WIDTH")
-        if not 1 <= self.jpeg_quality <= 100 or not 1 <= self.webp_quality <= 100:
-            raise ValueError("VFRAME_JPEG_QUALITY and VFRAME_WEBP_QUALITY must be 1 to 100")
+        for name in ("jpeg_quality", "webp_quality", "avif_quality"):
+            if not 1 <= getattr(self, name) <= 100:
+                raise ValueError(f"{env_name(name)} must be 1 to 100")
         if self.png_compress_level > 9:
             raise ValueError("VFRAME_PNG_COMPRESS_LEVEL must be 0 to 9")
         if self.port > 65535:

@@ -1,6 +1,7 @@
 """Decoding off the event loop, in worker processes that may die without taking the server along.
 
-Each worker is a process that makes one frame at a time for jobs sent down a pipe. The server
+Each worker is a process that makes one product (a frame, a sheet, a storyboard) at a time for
+jobs sent down a pipe. The server
 keeps one slot per worker: a slot takes the next job from a bounded queue (full: 429 at once),
 hands it to its worker and watches it from a thread. A worker that crashes (a decoder segfault),
 runs past the request's deadline or grows past its memory limit is killed and replaced, and only
@@ -25,11 +26,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .errors import Busy, OutOfMemory, ProcessingFailed, VframeError
+from .media import threads
 from .metrics import Metrics
-from .pipeline import Grab, grab
+from .pipeline import grab
+from .products import Links, Result
 from .settings import Settings
 from .sources import Source
-from .spec import FrameSpec
+from .spec import Spec
 
 log = logging.getLogger("vframe.workers")
 
@@ -49,9 +52,12 @@ def past_deadline(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Job:
+    """A product to make: `spec` out of `source`."""
+
     source: Source
-    spec: FrameSpec
+    spec: Spec
     started: float  # time.monotonic() when the request arrived: its deadline runs from there
+    links: Links | None = None  # how a storyboard names its sheets
     decoder_threads: int = 0  # 0: the settings' own
 
 
@@ -66,7 +72,7 @@ def _limit_address_space(extra_bytes: int) -> None:
 
 
 def _work(connection: Connection, settings: Settings) -> None:
-    """A worker's life: make the frame of each job that arrives, until the pipe closes."""
+    """A worker's life: make the product of each job that arrives, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle, not ours
     _limit_address_space(settings.worker_memory_mb * 1024 * 1024)
     connection.send("ready")
@@ -75,10 +81,10 @@ def _work(connection: Connection, settings: Settings) -> None:
             job: Job = connection.recv()
         except (EOFError, OSError):  # the server closed the pipe or died
             return
-        result: Grab | VframeError
+        result: Result | VframeError
         try:
             job_settings = replace(settings, decoder_threads=job.decoder_threads) if job.decoder_threads else settings
-            result = grab(job.source, job.spec, job_settings, started=job.started)
+            result = grab(job.source, job.spec, job_settings, started=job.started, links=job.links)
         except VframeError as error:
             result = error
         except MemoryError:  # an allocation past the address-space limit, outside FFmpeg
@@ -118,7 +124,7 @@ class Worker:
         except (OSError, IndexError, ValueError):
             return 0
 
-    def run(self, job: Job, kill_at: float) -> tuple[Grab | VframeError, str | None]:
+    def run(self, job: Job, kill_at: float) -> tuple[Result | VframeError, str | None]:
         """Blocking (a slot's thread): the job's result and, when the worker must be replaced, why."""
         self.jobs += 1
         try:
@@ -128,7 +134,7 @@ class Worker:
         while True:
             if self.connection.poll(_WATCH_SECONDS):
                 try:
-                    result: Grab | VframeError = self.connection.recv()
+                    result: Result | VframeError = self.connection.recv()
                 except (EOFError, OSError):
                     return ProcessingFailed(CRASHED), "crash"
                 return result, None
@@ -151,7 +157,7 @@ class _Waiting:
     job: Job
     deadline: float  # time.monotonic() past which the request has failed
     queued_at: float
-    future: asyncio.Future[Grab]
+    future: asyncio.Future[Result]
 
 
 class WorkerPool:
@@ -159,7 +165,7 @@ class WorkerPool:
         self.settings = settings
         self.metrics = metrics
         self.size = settings.worker_count
-        self._cores = len(os.sched_getaffinity(0))
+        self._cores = threads.cores()
         self.busy = 0
         self.workers: list[Worker | None] = []
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(settings.queue_size)
@@ -188,12 +194,12 @@ class WorkerPool:
                 worker.kill()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def make(self, source: Source, spec: FrameSpec, started: float) -> Grab:
-        """The frame, made by the next free worker within the deadline that runs from `started`
+    async def make(self, source: Source, spec: Spec, started: float, links: Links | None = None) -> Result:
+        """The product, made by the next free worker within the deadline that runs from `started`
         (time.monotonic() when the request arrived); Busy (429) at once when the queue is full."""
         deadline = started + self.settings.deadline_seconds
-        future: asyncio.Future[Grab] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(Job(source, spec, started), deadline, time.monotonic(), future)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(Job(source, spec, started, links), deadline, time.monotonic(), future)
         try:
             self._queue.put_nowait(waiting)
         except asyncio.QueueFull:
@@ -227,7 +233,7 @@ class WorkerPool:
             return
         result, why = await self._run(index, waiting.job, waiting.deadline + _GRACE_SECONDS)
         if not waiting.future.done():
-            if isinstance(result, Grab):
+            if isinstance(result, Result):
                 waiting.future.set_result(result)
             else:
                 waiting.future.set_exception(result)
@@ -236,7 +242,7 @@ class WorkerPool:
         if why is not None:
             await self._replace(index, why)
 
-    async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Grab | VframeError, str | None]:
+    async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Result | VframeError, str | None]:
         worker = self.workers[index]
         if worker is None or not worker.alive():
             await self._replace(index, "crash")
@@ -254,8 +260,7 @@ class WorkerPool:
         """Threads for a job starting now: the idle cores (plus one, which keeps frame threads fed)
         when other jobs leave at least two, else one. Under load every core decodes a request of
         its own, which costs no thread hand-offs and no pictures held by threads."""
-        idle = self._cores - self.busy
-        return idle + 1 if idle >= 2 else 1
+        return threads.threads_for(self._cores - self.busy)
 
     def _retire_reason(self, index: int) -> str | None:
         """Why a healthy worker that just finished should still be replaced, if it should."""

@@ -9,9 +9,10 @@ from typing import BinaryIO, Protocol
 
 from ..limits import Budget
 from ..settings import Settings
-from .http import HttpObject, HttpOrigin, public_object
 from .local import LocalFile, LocalFolder
-from .s3 import S3Bucket, S3Object, s3_object
+
+# The HTTP and S3 sources (httpx, boto3: over half of the import time of `vframe grab`) are
+# imported by the functions that use them, so that a local file needs neither.
 
 
 class Source(Protocol):
@@ -52,8 +53,12 @@ def open_source(location: str | os.PathLike[str], settings: Settings) -> Source:
     """The source for a CLI or library input: a path, an http(s):// URL or an s3://bucket/key."""
     text = os.fspath(location)
     if text.startswith(("http://", "https://")):
+        from .http import public_object
+
         return public_object(text, settings)
     if text.startswith("s3://"):
+        from .s3 import s3_object
+
         return s3_object(text, settings)
     return LocalFile.at(location)
 
@@ -64,13 +69,14 @@ def library(settings: Settings) -> Library:
     if len(chosen) != 1:
         raise ValueError("give exactly one place to serve videos from: --root DIR, --origin URL or --s3 s3://BUCKET/PREFIX")
     if settings.origin:
+        from .http import HttpOrigin
+
         return HttpOrigin.at(settings.origin, settings)
     if settings.s3:
+        from .s3 import S3Bucket
+
         return S3Bucket.at(settings.s3, settings)
     return LocalFolder.at(settings.root)
 
 
-__all__ = [
-    "HttpObject", "HttpOrigin", "Library", "LocalFile", "LocalFolder", "S3Bucket", "S3Object", "Source", "library",
-    "open_source",
-]
+__all__ = ["Library", "LocalFile", "LocalFolder", "Source", "library", "open_source"]

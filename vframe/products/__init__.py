@@ -1,0 +1,23 @@
+"""A product turns the frames a walk finds into bytes: one frame (frame.py), or a sprite sheet,
+a WebVTT storyboard or its JSON twin (sample.py). The HTTP service, the CLI, the library and the
+decode workers all make them through `make`."""
+
+from __future__ import annotations
+
+from ..limits import Budget
+from ..media import Video
+from ..settings import Settings
+from ..spec import FrameSpec, Spec
+from . import frame, sample
+from .result import Result, Tile
+from .sample import Links
+
+
+def make(video: Video, spec: Spec, settings: Settings, budget: Budget, links: Links | None = None) -> Result:
+    """What `spec` asks for, out of the opened `video`."""
+    if isinstance(spec, FrameSpec):
+        return frame.make(video, spec, settings, budget)
+    return sample.make(video, spec, settings, budget, links or Links("video"))
+
+
+__all__ = ["Links", "Result", "Tile", "make"]
