@@ -121,9 +121,9 @@ def floor_jpeg(path: Path, seconds: Fraction) -> bytes:
         return _jpeg(frame)
 
 
-def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction) -> bytes:
+def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction, threads: int | None = None) -> bytes:
     """The exact floor (see the module's text): the frame shown at `seconds`, whose own time is
-    `shown` (both from the stream's start)."""
+    `shown` (both from the stream's start); `threads=1`: on one thread (bench/floors.py's processes)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         time_base = stream.time_base
@@ -132,7 +132,8 @@ def exact_floor_jpeg(path: Path, seconds: Fraction, shown: Fraction) -> bytes:
         target, shown_pts = start + int(seconds / time_base), start + round(shown / time_base)
         decoder = stream.codec_context
         cores = len(os.sched_getaffinity(0))
-        decoder.thread_type, decoder.thread_count = ("FRAME", cores + 1) if cores >= 2 else ("SLICE", 1)
+        frame_threads = cores >= 2 and threads != 1
+        decoder.thread_type, decoder.thread_count = ("FRAME", cores + 1) if frame_threads else ("SLICE", 1)
         container.seek(target, stream=stream, backward=True, any_frame=False)
         frames = []
         for packet in container.demux(stream):

@@ -5,6 +5,7 @@ fixed, seeded offsets.
 * 1080p H.264  - 1920x1080, H.264 High (libx264), 2 B-frames, 25 fps, a keyframe every 8 s, 20 s;
 * 4K HEVC 10   - 3840x2160, HEVC Main 10 (libx265, yuv420p10le), 2 B-frames, 25 fps, a keyframe every 2 s, 6 s;
 * 720p VP9     - 1280x720, VP9 (libvpx-vp9) in WebM, 24 fps, a keyframe every 4 s, 20 s;
+* 120 s 1080p  - the 1080p H.264's encoding, 120 s (3,000 frames), for the storyboard section only;
 * long MP4     - 2 hours at 25 fps (180,000 samples in the index, moov at the end as FFmpeg writes it),
                  256x144 H.264 with 2 B-frames and a keyframe every 2 s: a 4 s clip encoded once and
                  its packets muxed again with shifted timestamps; frame n shows n mod 100.
@@ -103,7 +104,10 @@ VIDEOS = (
     Video("long MP4", "2 h, 180,000 samples, H.264, 2 B-frames, GOP 2 s", "libx264", 256, 144, fps=25, gop=50,
           frames=100, repeat=1800, options={"crf": "30"}),
 )
-BY_NAME = {video.name: video for video in VIDEOS}
+# The storyboard section's (bench/storyboard.py): the 1080p video's encoding, 120 s long.
+STORYBOARD_1080P = Video("120 s 1080p H.264", "H.264 High, 2 B-frames, GOP 8 s, 120 s", "libx264", 1920, 1080,
+                         fps=25, gop=200, frames=3000, options={"x264-params": "b-adapt=0:sliced-threads=0"})
+BY_NAME = {video.name: video for video in (*VIDEOS, STORYBOARD_1080P)}
 
 
 @dataclass(frozen=True, order=True)
