@@ -2,8 +2,8 @@
 N concurrent clients, run a command per request N at a time, run `wrk`, watch the decode workers'
 memory, and count the CPU time all that took. Which frames, and what is printed, is bench.py's business.
 
-It starts the server itself, as tests/live.py does (a few lines alike on purpose: the bench does not
-import the test suite, which may change under it).
+It starts the server itself, with settings of its own, and finds its decode workers with the test
+kit's process helpers (vframe_testkit.live).
 
 Clients, because Python clients share the machine's cores with the server:
 
@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from vframe_testkit.live import children, command_line
 from vframe_testkit.stats import p90
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -122,7 +123,7 @@ class Server:
     def worker_pids(self) -> list[int]:
         """The decode workers: the server's children started by multiprocessing's spawn (not its
         resource tracker)."""
-        return [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+        return [pid for pid in children(self.process.pid) if b"spawn_main" in command_line(pid)]
 
     def peak_rss_mb(self) -> dict[str, Any]:
         """Peak resident memory (VmHWM) of the server process and of each live decode worker."""
@@ -141,13 +142,6 @@ def _stat(pid: int) -> list[str]:
         return []
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def _peak_rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -156,16 +150,6 @@ def _peak_rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields and int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
 
 
 @contextmanager

@@ -54,7 +54,7 @@ class LiveServer:
     def worker_pids(self) -> list[int]:
         """The decode workers: the server process's children started by multiprocessing's spawn
         (not its resource tracker)."""
-        return [pid for pid in children(self.process.pid) if b"spawn_main" in _cmdline(pid)]
+        return [pid for pid in children(self.process.pid) if b"spawn_main" in command_line(pid)]
 
     def resident_bytes(self, pid: int | None = None) -> int:
         return resident_bytes(self.process.pid if pid is None else pid)
@@ -91,7 +91,7 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def _cmdline(pid: int) -> bytes:
+def command_line(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
