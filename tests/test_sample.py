@@ -256,6 +256,17 @@ def test_a_bad_spec_gives_its_error_in_the_library_and_the_cli(
     assert message in done.stderr.decode()
 
 
+@pytest.mark.parametrize(("spec", "error", "message"), BAD_SPECS, ids=[case[0] for case in BAD_SPECS])
+def test_a_bad_spec_gives_its_status_and_message_through_http(
+    spec: str, error: type[Exception], message: str, server: LiveServer
+) -> None:
+    with server.client() as client:
+        answer = client.get(f"/sub%20dir/clip.mp4?{spec}")
+    assert answer.status_code == error.status  # type: ignore[attr-defined]
+    assert answer.headers["content-type"] == "application/json"
+    assert message in answer.json()["error"]
+
+
 def test_more_tiles_than_allowed_is_413(clip: synth.SynthVideo) -> None:
     with pytest.raises(TooLarge, match="40 tiles, more than this server makes .30."):
         vframe.grab(clip.path, "vsample/vtt/interval/0.1", Settings(max_tiles=30))
