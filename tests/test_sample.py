@@ -197,6 +197,18 @@ def test_a_storyboard_decodes_each_frame_once_and_no_gop_without_a_sample(tmp_pa
     assert fast_times == [made.times[shown_index(made, o) // 25 * 25] for o in offsets]
 
 
+def test_without_an_index_a_storyboard_still_decodes_on_rather_than_seeking_each_tile(tmp_path: Path) -> None:
+    """MPEG-TS keeps no index: once the walk has read a whole GOP, a sample no further on than
+    that is reached by decoding on; the frames are the same as the single frames'."""
+    made = synth.make_video(tmp_path / "gops.ts", frames=125, fps=25, gop=25, bframes=2)
+    offsets = [0, 400, 960, 1000, 1200, 1960, 3000, 3400, 3960]
+    count, times = decoded(made.path, offsets)
+    assert times == [made.times[shown_index(made, o)] - made.times[0] for o in offsets]
+    singles = [decoded(made.path, [offset]) for offset in offsets]
+    assert [time for _, (time,) in singles] == times
+    assert count < 0.6 * sum(single for single, _ in singles)
+
+
 def test_a_walk_of_one_decodes_what_the_single_frame_path_always_did(synthetic: dict[str, synth.SynthVideo]) -> None:
     """The frames decoded for each single frame of the synthetic videos, as the engine before the
     walk decoded them (recorded with the PyAV below), but for two corrections: fast mode in the

@@ -46,6 +46,8 @@ SEQUENTIAL_FORMATS = {"mpeg", "mpegvideo", "m4v", "h264", "hevc", "vvc", "h261",
 # Formats whose index tells where keyframes are and flags them reliably: a seek lands on a
 # keyframe, so one seek and one packet tell which GOP a target is in (see _groups).
 INDEXED_FORMATS = ("mov,", "matroska")
+# Elsewhere, a target this close after the one before it is reached by decoding on (see _groups).
+MAX_DECODED_GAP_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class Video:
     _suspect: bool = field(init=False, default=False)  # a pass on threads may have lost or hidden damage
     _threaded: str | None = field(init=False, default=None)  # "FRAME" or "SLICE": the decoder has more than one thread
     _keyframe_asked: bool = field(init=False, default=False)  # keyframes are asked for (fast mode)
+    _keyframes: set[int] = field(init=False, default_factory=set)  # timestamps of the keyframe packets read
 
     def __post_init__(self) -> None:
         self._open()
@@ -168,7 +171,7 @@ class Video:
         by_target: dict[int, list[int]] = {}
         for offset, target in zip(offsets, targets, strict=True):
             by_target.setdefault(target, []).append(offset)
-        for group in self._groups(sorted(by_target), budget, keyframe):
+        for group in self._groups(sorted(by_target), budget):
             for target, kept in self._resolve_group(group, budget, keyframe, keep):
                 for offset in by_target[target]:
                     yield offset, kept
@@ -254,17 +257,35 @@ class Video:
             answers.append((target, kept[1]))
         return answers
 
-    def _groups(self, targets: list[int], budget: Budget, keyframe: bool) -> list[list[int]]:
+    def _groups(self, targets: list[int], budget: Budget) -> Iterator[list[int]]:
         """The targets in runs that one pass resolves: in an indexed container, those whose seek
         lands on the same keyframe (which one seek and one packet each tell); read from the start,
-        all of them; elsewhere, where a seek may land anywhere, each on its own."""
-        if len(targets) == 1:
-            return [targets]
+        all of them; elsewhere, where a seek may land anywhere, a target no further after the one
+        before it than the longest GOP the passes so far have read (at most
+        MAX_DECODED_GAP_SECONDS): decoding on to it costs no more than a GOP, as a seek would.
+        Made as the walk goes, so that each run knows what the passes before it read."""
         name = self.container.format.name
-        if name in SEQUENTIAL_FORMATS:
-            return [targets]
-        if not name.startswith(INDEXED_FORMATS):
-            return [[target] for target in targets]
+        if len(targets) == 1 or name in SEQUENTIAL_FORMATS:
+            yield targets
+        elif name.startswith(INDEXED_FORMATS):
+            yield from self._groups_by_keyframe(targets, budget)
+        else:
+            group = [targets[0]]
+            for target in targets[1:]:
+                if target - group[-1] <= self._longest_gop():
+                    group.append(target)
+                else:
+                    yield group
+                    group = [target]
+            yield group
+
+    def _longest_gop(self) -> int:
+        """The longest gap between two keyframes read so far, in ticks (0 before two are read)."""
+        keyframes = sorted(self._keyframes)
+        longest = max((b - a for a, b in zip(keyframes, keyframes[1:], strict=False)), default=0)
+        return min(longest, int(MAX_DECODED_GAP_SECONDS / self.timeline.time_base))
+
+    def _groups_by_keyframe(self, targets: list[int], budget: Budget) -> list[list[int]]:
         groups: list[list[int]] = []
         previous: int | None = None
         for target in targets:
@@ -436,6 +457,8 @@ class Video:
                 seen.doubt(packet.pts if packet.pts is not None else last_dts if last_dts is not None else _INT64_MIN)
             if seen.first_packet_dts is None:
                 seen.first_packet_dts = packet.dts
+            if packet.is_keyframe and packet.pts is not None:
+                self._keyframes.add(packet.pts)
             if packet.size == 0:
                 continue
             if skip_unshown:
