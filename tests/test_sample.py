@@ -279,6 +279,20 @@ def test_a_bad_spec_gives_its_status_and_message_through_http(
     assert message in answer.json()["error"]
 
 
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("vsample/jpeg", "vsample/jpg"),
+    ("vsample/jpg/interval/5/s/160x/columns/10/padding/0/margin/0/color/000000/page/0", "vsample/jpg"),
+    ("vsample/png/mode/fast/s/x90/interval/2.50/ss/1.0/t/60", "vsample/png/ss/1/t/60/interval/2.5/s/x90/mode/fast"),
+    ("vsample/vtt/sheet/webp/frames/100/color/FFAA00/lines/3", "vsample/vtt/frames/100/lines/3/color/ffaa00/sheet/webp"),
+    ("vsample/avif/page/2/rotate/90/margin/4/padding/2/columns/5/s/80x60",
+     "vsample/avif/s/80x60/columns/5/padding/2/margin/4/rotate/90/page/2"),
+])
+def test_the_canonical_spec_leaves_out_defaults_and_parses_back(text: str, canonical: str) -> None:
+    spec = vframe.parse(text)
+    assert str(spec) == canonical
+    assert vframe.parse(canonical) == spec
+
+
 def test_more_tiles_than_allowed_is_413(clip: synth.SynthVideo) -> None:
     with pytest.raises(TooLarge, match="40 tiles, more than this server makes .30."):
         vframe.grab(clip.path, "vsample/vtt/interval/0.1", Settings(max_tiles=30))
