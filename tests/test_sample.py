@@ -283,7 +283,8 @@ def test_a_bad_spec_gives_its_status_and_message_through_http(
     ("vsample/jpeg", "vsample/jpg"),
     ("vsample/jpg/interval/5/s/160x/columns/10/padding/0/margin/0/color/000000/page/0", "vsample/jpg"),
     ("vsample/png/mode/fast/s/x90/interval/2.50/ss/1.0/t/60", "vsample/png/ss/1/t/60/interval/2.5/s/x90/mode/fast"),
-    ("vsample/vtt/sheet/webp/frames/100/color/FFAA00/lines/3", "vsample/vtt/frames/100/lines/3/color/ffaa00/sheet/webp"),
+    ("vsample/vtt/sheet/webp/frames/100/color/FFAA00/lines/3",
+     "vsample/vtt/frames/100/lines/3/color/ffaa00/sheet/webp"),
     ("vsample/avif/page/2/rotate/90/margin/4/padding/2/columns/5/s/80x60",
      "vsample/avif/s/80x60/columns/5/padding/2/margin/4/rotate/90/page/2"),
 ])
@@ -425,8 +426,8 @@ def test_the_json_storyboard_through_http(server: LiveServer) -> None:
 def test_a_signed_storyboard_points_at_signed_sheets(clip: synth.SynthVideo, tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(clip.path.read_bytes())
     with live_server(tmp_path, "--workers", "1", "--signing-keys", "key:secret") as live:
-        url = sign(f"{live.url}/clip.mp4?vsample/vtt/interval/0.25/s/80x60/columns/4/lines/2/sheet/png", "key", "secret",
-                   2_000_000_000)
+        spec = "vsample/vtt/interval/0.25/s/80x60/columns/4/lines/2/sheet/png"
+        url = sign(f"{live.url}/clip.mp4?{spec}", "key", "secret", 2_000_000_000)
         check_storyboard(live, url[len(live.url):], 2)
         with live.client() as client:
             assert client.get("/clip.mp4?vsample/vtt/interval/1").status_code == 403
