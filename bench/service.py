@@ -22,7 +22,6 @@ import json
 import os
 import re
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vframe_testkit.live import children, command_line
+from vframe_testkit.live import children, command_line, stop
 from vframe_testkit.stats import p90
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -175,18 +174,6 @@ def vframe_serve(root: Path, *flags: str) -> Iterator[Server]:
         stop(process)
         log.close()
         Path(log.name).unlink(missing_ok=True)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 # -- uncached: httpx.Client per thread ---------------------------------------------------------

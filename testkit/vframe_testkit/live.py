@@ -124,17 +124,22 @@ def live_server(root: Path, *flags: str, env: dict[str, str] | None = None) -> I
         server.wait_ready()
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         log_file.close()
-        if process.stdout is not None:
-            process.stdout.close()
         log_path.unlink(missing_ok=True)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn's graceful shutdown), SIGKILL if it takes over 20 s; its stdout closed."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 @dataclass(frozen=True)
