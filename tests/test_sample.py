@@ -431,3 +431,39 @@ def test_a_signed_storyboard_points_at_signed_sheets(clip: synth.SynthVideo, tmp
         check_storyboard(live, url[len(live.url):], 2)
         with live.client() as client:
             assert client.get("/clip.mp4?vsample/vtt/interval/1").status_code == 403
+
+
+# -- hostile and damaged files -------------------------------------------------------------------
+
+
+def test_the_hostile_corpus_as_storyboards_fails_cleanly(tmp_path: Path) -> None:
+    """Every file of the bad-input corpus (vframe_testkit.hostile) asked for as a sheet and as a
+    storyboard, through one live server with one worker: a documented status, a sheet or a clean
+    JSON sentence, nothing a file names is connected to, and the good video's sheet right after."""
+    from test_hostile_corpus import assert_clean_message
+
+    from vframe_testkit.hostile import GOOD_KEY, Canary, build_corpus
+
+    canary = Canary()
+    try:
+        folder = tmp_path / "root"
+        keys = sorted({case.key for case in build_corpus(folder, canary.port) if (folder / case.key).is_file()})
+        assert len(keys) > 30
+        with live_server(folder, "--workers", "1") as live, live.client() as client:
+            for key in keys:
+                for spec in ("vsample/jpg/frames/6/s/80x60", "vsample/vtt/interval/1/mode/fast"):
+                    answer = client.get(f"/{key}?{spec}")
+                    assert answer.status_code in (200, 400, 404, 413, 415, 599), (key, spec, answer.status_code)
+                    if answer.status_code == 200:
+                        assert int(answer.headers["x-vframe-tiles"]) >= 1
+                        if spec.startswith("vsample/jpg"):
+                            assert Image.open(io.BytesIO(answer.content)).format == "JPEG"
+                    else:
+                        assert answer.headers["content-type"] == "application/json"
+                        assert_clean_message(answer.json()["error"], folder)
+                good = client.get(f"/{GOOD_KEY}?vsample/png/frames/3/s/64x48/mode/fast")
+                assert good.status_code == 200 and good.headers["x-vframe-tiles"] == "3", key
+            assert live.health()["workers_ready"] == 1
+        assert (canary.connections, canary.received) == (0, 0), "something connected to the canary"
+    finally:
+        canary.close()
