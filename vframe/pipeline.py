@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,8 +40,7 @@ def grab(input: Input, spec: str | Spec, settings: Settings = DEFAULT, *, starte
         if budget.fetch_seconds:  # a remote video: time waiting for the origin, within the above
             budget.steps["fetch"] = budget.fetch_seconds
     check_output_bytes(len(result.data), settings)
-    return Result(result.data, result.media_type, result.width, result.height, result.times, result.tiles,
-                  budget.steps)
+    return replace(result, seconds=budget.steps)
 
 
 def sample(input: Input, spec: str | SampleSpec, settings: Settings = DEFAULT) -> Iterator[tuple[int, Result]]:

@@ -149,7 +149,7 @@ class Service:
             raise SourceNotFound()
         query: bytes = scope.get("query_string", b"")
         if self.signer is not None:
-            self.signer.check(f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}",
+            self.signer.check(_request_base(scope, request),
                               scope.get("raw_path") or path.encode(), query)
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
         if not spec_text or spec_text.startswith((b"e=", b"token=")):  # the video itself (perhaps signed)
@@ -204,7 +204,7 @@ class Service:
             return Links(name)
         signed, _, token = query.decode("latin-1").rpartition("&token=")
         deadline = int(signed.rpartition("e=")[2])
-        base = self.signer.base or f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}"
+        base = self.signer.base or _request_base(scope, request)
         return Links(name, (base + raw_path, token.partition(":")[0], deadline))
 
     async def find(self, key: str, started: float) -> Source:
@@ -279,6 +279,11 @@ def product_etag(key: Key, spec: Spec, settings: Settings) -> str:
     if isinstance(spec, SampleSpec):
         limits += f"/{settings.max_tiles}/{settings.max_sheet_pixels}"
     return '"' + _digest(*key, spec.output.output_key(settings), limits) + '"'
+
+
+def _request_base(scope: Scope, request: Request) -> str:
+    """The scheme://host a request came to, as a client signing its URL sees it."""
+    return f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}"
 
 
 def _linked(links: Links | None) -> tuple[str, ...]:

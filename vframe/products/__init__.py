@@ -13,11 +13,12 @@ from .result import Result, Tile
 from .sample import Links
 
 
-def make(video: Video, spec: Spec, settings: Settings, budget: Budget, links: Links | None = None) -> Result:
-    """What `spec` asks for, out of the opened `video`."""
+def make(video: Video, spec: Spec, settings: Settings, budget: Budget, links: Links) -> Result:
+    """What `spec` asks for, out of the opened `video`; `links`: how a storyboard names its sheets.
+    The caller checks the output's size (pipeline.grab)."""
     if isinstance(spec, FrameSpec):
         return frame.make(video, spec, settings, budget)
-    return sample.make(video, spec, settings, budget, links or Links("video"))
+    return sample.make(video, spec, settings, budget, links)
 
 
 __all__ = ["Links", "Result", "Tile", "make"]

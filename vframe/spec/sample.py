@@ -144,10 +144,10 @@ def parse_sample(text: str, settings: Settings) -> SampleSpec:
         frames=frames,
         tile_width=width,
         tile_height=height,
-        columns=_whole("columns", values, 1, MAX_COLUMNS, DEFAULT_COLUMNS),
+        columns=_whole("columns", values, 1, MAX_COLUMNS, DEFAULT_COLUMNS, "columns"),
         lines=whole("lines", values.get("lines"), 1, MAX_LINES, "lines"),
-        padding=_whole("padding", values, 0, MAX_GAP, 0),
-        margin=_whole("margin", values, 0, MAX_GAP, 0),
+        padding=_whole("padding", values, 0, MAX_GAP, 0, "pixels"),
+        margin=_whole("margin", values, 0, MAX_GAP, 0, "pixels"),
         color=color.lower(),
         rotate=choice("rotate", values.get("rotate", "auto"), ROTATIONS),
         mode=choice("mode", values.get("mode", "exact"), MODES),
@@ -156,8 +156,7 @@ def parse_sample(text: str, settings: Settings) -> SampleSpec:
     )
 
 
-def _whole(key: str, values: dict[str, str], lowest: int, highest: int, default: int, unit: str = "pixels") -> int:
-    unit = unit if key in ("padding", "margin", "page") else key
+def _whole(key: str, values: dict[str, str], lowest: int, highest: int, default: int, unit: str) -> int:
     number = whole(key, values.get(key), lowest, highest, unit)
     return default if number is None else number
 
