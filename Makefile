@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := demo
-DEMO_VIDEO := $(DEMO_DIR)/demo.mp4
 JOBS ?= 2
 
 .PHONY: run test bench fuzz soak clean
@@ -14,21 +13,31 @@ $(BIN)/python:
 
 # vframe, and its test helpers beside it (testkit/: the package vframe_testkit, not in vframe's wheel).
 $(VENV)/.installed: pyproject.toml testkit/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./testkit
+	$(BIN)/python -m pip install --quiet -e '.[test,redis]' -e ./testkit
 	touch $@
 
-$(DEMO_VIDEO): | $(VENV)/.installed
-	mkdir -p $(DEMO_DIR)
-	$(BIN)/python -m vframe_testkit.synth $(DEMO_VIDEO) --frames 240 --width 1280 --height 720 --fps 24 --gop 48
+# The demo folder: demo.mp4 (its frames show their time and number), a portrait clip with rotation
+# metadata and an anamorphic one (vframe_testkit.demo), made again when their maker changes.
+DEMO_STAMP := $(DEMO_DIR)/.made
+$(DEMO_STAMP): testkit/vframe_testkit/demo.py testkit/vframe_testkit/synth.py | $(VENV)/.installed
+	$(BIN)/python -m vframe_testkit.demo $(DEMO_DIR)
+	touch $@
 
-# Serve a folder of videos on http://127.0.0.1:$(PORT): the demo folder (with a video vframe makes
-# itself) unless VIDEOS names another one. The server prints a curl command that works as printed.
+# Serve a folder of videos on http://127.0.0.1:$(PORT): the demo folder unless VIDEOS names another
+# one, with the page /-/ui/ on (UI=0 turns it off). The server prints a curl command that works as
+# printed, and the page's link.
 VIDEOS ?= $(DEMO_DIR)
 PORT ?= 8080
-run: $(VENV)/.installed $(DEMO_VIDEO)
-	$(BIN)/vframe serve --root $(VIDEOS) --host 127.0.0.1 --port $(PORT)
+UI ?= 1
+run: $(VENV)/.installed $(DEMO_STAMP)
+	VFRAME_UI=$(UI) $(BIN)/vframe serve --root $(VIDEOS) --host 127.0.0.1 --port $(PORT)
+
+# Debian packages the tests start for real (BINARY=PACKAGE), installed with apt-get when missing and
+# running as root; a test whose binary cannot be had skips and says why.
+SYSTEM_PACKAGES := redis-server=redis-server chromium=chromium chromedriver=chromium-driver nginx=nginx
 
 test: $(VENV)/.installed
+	$(BIN)/python -m vframe_testkit.system $(SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest -n $(JOBS)
 
 bench: $(VENV)/.installed

@@ -36,7 +36,17 @@ seconds past a keyframe.
    tile is cropped and its index read (for vframe, where its JSON twin says it is, and its time checked).
 6. Command-line cold start (bench/coldstart.py): `vframe grab` and `ffmpeg -ss` as fresh processes for
    one 480x360 frame of the 1080p video, 10 runs each (5 with --quick), interleaved.
-7. Exactness: every frame vframe returned, in every section, read back from its picture.
+7. Posters (bench/poster.py): `offset/auto` on the 1080p H.264 video and on a 720p one that opens on
+   3 s of black with an 8 s GOP (the exact candidates walked too), in-process and as a fresh `vframe
+   grab`, against the fast single frame at the poster's time and `ffmpegthumbnailer -s 320` (its smart
+   mode), 10 runs each (3 with --quick), interleaved; every picture's index read back.
+8. Exactness: every frame vframe returned, in every section, read back from its picture.
+9. Jobs (bench/jobs.py): pfop jobs per second and seconds per job for posters and 60-tile
+   storyboards, embedded (`vframe serve`'s SQLite queue) and on Redis with 2 `vframe worker`s, next
+   to the synchronous GETs of the same work; 2 decode workers in every mode.
+10. Animated previews (bench/previews.py; 3 repetitions, 1 with --quick): a 3 s, 10 fps, 320-wide GIF and
+    WebP of the same span, vframe's `vpreview` in-process against ffmpeg's palettegen/paletteuse command
+    line and its libwebp_anim: time, bytes per frame, and (synthetic video) each frame's painted index.
 
 Every section ends with its targets, the measured figure and PASS or MISS. It is a report: the exit
 code is 0 unless the bench itself failed. Wall times on a shared machine are noisy: compare figures
@@ -55,7 +65,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -72,7 +81,10 @@ from urllib.parse import quote
 import av
 import coldstart  # bench/coldstart.py
 import httpx
+import jobs  # bench/jobs.py
 import peers  # bench/peers.py
+import poster  # bench/poster.py
+import previews  # bench/previews.py
 import storyboard  # bench/storyboard.py
 from floors import exact_floor_in_processes
 from peers import OUT_SIZE, Call, painted, spec
@@ -80,6 +92,7 @@ from service import Run, Server, WorkerMemory, load_in_processes, load_threads, 
 from videos import BY_NAME, CACHE_DIR, STORYBOARD_1080P, VIDEOS, Offset, Video, ensure, pick_offsets
 
 import vframe
+from vframe_testkit import system
 from vframe_testkit.stats import p90
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -122,49 +135,13 @@ TARGET_COLD_START = 0.9  # 7. vframe grab as a fresh process, at most this times
 # -- set-up -------------------------------------------------------------------------------------
 
 
-APT_LOCK_WAIT_S = 600  # how long an apt-get waits for the dpkg/apt locks another apt or dpkg holds
-
-
 def ensure_tool(binary: str, package: str) -> str | None:
-    """The path of `binary`, installed from Debian's `package` with apt-get if missing and running as
-    root; None when it cannot be had (its figures are then left out, and said so loudly). apt-get
-    waits for the package locks (an unattended upgrade, another apt) rather than fail at once."""
-    found = shutil.which(binary)
-    if found:
-        return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        missing(binary, "it is not installed and apt-get cannot be run as root here")
-        return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT_S}"]
-    for command in (["apt-get", *wait, "update", "-qq"], ["apt-get", *wait, "install", "-y", "-qq", package]):
-        print(f"{binary} is missing; running: {' '.join(command)}", flush=True)
-        if not apt_get(command, env):
-            missing(binary, f"{' '.join(command)} failed")
-            return None
-    found = shutil.which(binary)
+    """The path of `binary`, installed from Debian's `package` if missing (vframe_testkit.system, as
+    `make test` does); None when it cannot be had (its figures are then left out, and said so loudly)."""
+    found = system.ensure(binary, package)
     if found is None:
-        missing(binary, f"still not found after apt-get install {package}")
+        missing(binary, f"it is not installed and apt-get install {package} could not be run or failed")
     return found
-
-
-def apt_get(command: list[str], env: dict[str, str]) -> bool:
-    """Run an apt-get command; while it fails because another process holds a lock (DPkg::Lock::Timeout
-    covers the dpkg lock; `apt-get update`'s lists lock is not waited for by every apt), try again every
-    10 s for up to APT_LOCK_WAIT_S. Its stderr is shown when it fails."""
-    end = time.monotonic() + APT_LOCK_WAIT_S
-    while True:
-        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              check=False)
-        if done.returncode == 0:
-            return True
-        locked = any(word in done.stderr for word in ("Could not get lock", "Unable to lock", "is held by process"))
-        if not locked or time.monotonic() > end:
-            print(done.stderr.strip()[-1000:], file=sys.stderr)
-            return False
-        print(f"  another process holds the package lock; waiting ({done.stderr.strip().splitlines()[-1][:120]})",
-              flush=True)
-        time.sleep(10)
 
 
 MISSING: list[str] = []  # peers left out of this run, said again in the summary
@@ -797,10 +774,27 @@ def main(argv: list[str] | None = None) -> int:
     targets += print_targets([cold_start_target(cold)], "targets, cold start")
     print()
 
+    print(f"7. posters ({poster.RUNS[quick]} runs each) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="vframe-bench-") as tmp:
+        posters = poster.bench_posters(tools.thumbnailer, hd, quick, Path(tmp))
+    poster.print_posters(posters)
+    print()
+
+    print(f"9. jobs ({jobs.POSTERS[quick]} posters, {jobs.STORYBOARDS[quick]} 60-tile storyboards a mode) ...",
+          flush=True)
+    job_runs = jobs.bench_jobs(CACHE_DIR, quick)
+    jobs.print_jobs(job_runs)
+    print()
+
     cold_right = [(f"cold start {coldstart.VFRAME}", sum(c.frame == cold_frame for c in cold[coldstart.VFRAME]),
                    len(cold[coldstart.VFRAME]))]
     targets += print_targets(exactness(results, throughput, memory, boards.vframe_tiles() + cold_right),
                              "targets, exactness")
+    print()
+
+    print(f"10. animated previews ({previews.REPEATS[quick]} repetition(s)) ...", flush=True)
+    spans = previews.bench_previews(tools.ffmpeg, quick)
+    previews.print_previews(spans)
     print()
 
     remote = None
@@ -849,6 +843,9 @@ def main(argv: list[str] | None = None) -> int:
                        "frames": memory.frames},
             "storyboards": storyboard.record(boards),
             "cold_start": {name: [asdict(c) for c in made] for name, made in cold.items()},
+            "posters": poster.record(posters),
+            "previews": previews.record(spans),
+            "jobs": jobs.record(job_runs),
             "targets": [asdict(t) | {"verdict": t.verdict} for t in targets],
             "remote": remote,
         }

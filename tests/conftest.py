@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from vframe_testkit import synth
+from vframe_testkit.redisserver import redis_server_fixture  # noqa: F401 (a fixture: redis_server)
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("VFRAME_TEST_VIDEOS", ROOT.parent / "shared" / "videos"))
@@ -59,3 +60,22 @@ SYNTHETIC = {
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, synth.SynthVideo]:
     folder = tmp_path_factory.mktemp("synthetic")
     return {name: synth.make_video(folder / name, **kwargs) for name, kwargs in SYNTHETIC.items()}
+
+
+@pytest.fixture(scope="session")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder `make run` serves (vframe_testkit.demo): demo.mp4, portrait.mp4, pal-anamorphic.mp4.
+    Made once per run: xdist's workers share it (their temporary folders' parent), under a lock."""
+    import fcntl
+
+    from vframe_testkit import demo
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "demo-clips"
+    with open(shared / "demo-clips.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").exists():
+            demo.make_demo(folder)
+            (folder / ".made").touch()
+    return folder

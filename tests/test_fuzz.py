@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import VIDEOS, video
+from conftest import NO_CORPUS, VIDEOS, video
 
 import vframe
-from vframe_testkit import synth
+from vframe.decoders import DEFAULT as DEFAULT_DECODERS
+from vframe_testkit import codecseeds, synth
 from vframe_testkit.fuzzing import (
     PRISTINE,
     Answer,
@@ -40,7 +42,7 @@ from vframe_testkit.fuzzing import (
     seed_video,
     verdict,
 )
-from vframe_testkit.live import live_server
+from vframe_testkit.live import LiveServer, live_server
 
 CASES = 600  # about 10 s on two idle cores
 SEED = 20240605
@@ -48,6 +50,7 @@ CORPUS_SEED_BYTES = 300_000  # the corpus files small enough to decode quickly, 
 DEADLINE_SECONDS = 10
 MARGIN_SECONDS = 20  # past the deadline: the kill, a worker's restart and a loaded machine's delays
 CLIENTS = 4  # twice the server's two workers, so that a queue forms
+DECODER_MUTANTS = 10  # of each allowed decoder's seed (vframe_testkit.codecseeds): 350 in all, some 4 s on idle cores
 
 
 def summary(answers: list[Answer], restarted: dict[str, float], seconds: float) -> str:
@@ -141,3 +144,52 @@ def test_a_start_time_near_the_int64_limit_reads_from_the_start(tmp_path: Path) 
     for offset in ("0", "0.5", "1000"):
         result = vframe.grab(path, f"vframe/png/offset/{offset}/w/33/h/17")
         assert (result.width, result.height) == (33, 17) and result.time >= 0
+
+
+# -- every decoder the default allows ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def codec_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
+    """One `vframe serve` with the default codec policy over a folder the tests below fill."""
+    folder = tmp_path_factory.mktemp("codec-mutants")
+    with live_server(folder, "--deadline-seconds", str(DEADLINE_SECONDS), "--workers", "2") as server:
+        yield server, folder
+
+
+@pytest.mark.parametrize("decoder", sorted(DEFAULT_DECODERS))
+def test_every_allowed_decoder_is_fuzzed(decoder: str, codec_server: tuple[LiveServer, Path]) -> None:
+    """Each decoder the default policy lets run gets its seed: the undamaged seed gives its exact
+    frame over HTTP, decoded by that very decoder, and its mutants get documented answers in time.
+    A decoder added to the default without a seed (or a stated reason it cannot have one) fails here."""
+    if decoder in codecseeds.UNSEEDED:
+        pytest.skip(f"no seed for {decoder}: {codecseeds.UNSEEDED[decoder]}")
+    assert decoder in codecseeds.SEEDS, (
+        f"the default codec policy allows {decoder}, which has no seed video: add one to vframe_testkit.codecseeds "
+        "(or say in its UNSEEDED why it cannot have one)")
+    server, folder = codec_server
+    seed = codecseeds.make(decoder, folder / "seeds", VIDEOS)
+    if seed is None:
+        pytest.skip(NO_CORPUS)
+    assert vframe.probe(seed)["decoder"] == decoder
+    key = f"{decoder}-{seed.name}"
+    (folder / key).write_bytes(seed.read_bytes())
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(DEADLINE_SECONDS + MARGIN_SECONDS)) as client:
+        if isinstance(codecseeds.SEEDS[decoder], codecseeds.Made):
+            times = codecseeds.seed_times(decoder)
+            pristine = client.get(f"/{key}?vframe/png/offset/{float(times[5] + times[1] / 2):.3f}")  # mid frame 5
+            assert pristine.status_code == 200, pristine.text
+            assert frame_index(pristine.content) == 5
+            assert abs(float(pristine.headers["x-vframe-time"]) - float(times[5])) <= 0.001
+        else:
+            assert client.get(f"/{key}?vframe/png/offset/1").status_code == 200, "the corpus seed"
+        requests = []
+        for damaged in mutants({key: seed.read_bytes()}, DECODER_MUTANTS, SEED):
+            (folder / damaged.file_name).write_bytes(damaged.data)
+            requests.append(request_for(damaged))
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda r: ask(client, r), requests))
+    problems = [f"{a.request.file_name}?{a.request.spec}: {kind}: {why}"
+                for a in answers for kind, why in [verdict(a, folder)] if kind != "ok"]
+    assert not problems, f"{len(problems)} bad answers (the mutants are in {folder}):\n" + "\n".join(problems)
+    assert server.process.poll() is None

@@ -87,8 +87,16 @@ def assert_clean_message(message: str, folder: Path) -> None:
         assert leak not in message, (leak, message)
 
 
+def what_came(response: RawResponse) -> tuple[object, ...]:
+    """A response as a failure message shows it: status, and the frame's time and painted index, or the body."""
+    if response.status != 200 or not response.headers.get("content-type", "").startswith("image/"):
+        return response.status, response.body[:300]
+    index = synth.read_index(np.asarray(Image.open(io.BytesIO(response.body)).convert("RGB")))
+    return response.status, response.headers.get("x-vframe-time"), f"frame {index}"
+
+
 def assert_answer(response: RawResponse, case: Case, folder: Path) -> None:
-    assert response.status == case.status, (case.name, response.status, response.body[:300])
+    assert response.status == case.status, (case.name, *what_came(response))
     if case.status == 200:
         assert case.spec is not None
         assert response.headers["content-type"] == MEDIA_TYPES[case.spec.split("/")[1]]

@@ -311,8 +311,11 @@ def test_the_library_exports_parse() -> None:
 EXPECTED = {
     "InvalidSpec": (400, 3), "Forbidden": (403, 4), "SourceNotFound": (404, 5), "TooLarge": (413, 6),
     "Unsupported": (415, 7), "Busy": (429, 8), "UpstreamFailed": (502, 9), "UpstreamTimeout": (504, 10),
-    "ProcessingFailed": (599, 11), "MethodNotAllowed": (405, 12),
+    "ProcessingFailed": (599, 11), "MethodNotAllowed": (405, 12), "JobNotFound": (612, 13),
+    "FrontRefusal": (400, 14),
 }
+# The HTTP front's own answers (never a CLI exit): each kind its status, one exit code.
+FRONT = {"MalformedRequest": 400, "HeaderTimeout": 408, "HeadersTooLarge": 431, "TooManyConnections": 503}
 
 
 def test_error_classes_match_the_status_table() -> None:
@@ -320,18 +323,28 @@ def test_error_classes_match_the_status_table() -> None:
     assert set(classes) == set(EXPECTED)
     for name, (status, exit_code) in EXPECTED.items():
         cls = getattr(errors, name)
-        assert getattr(vframe, name) is cls
+        assert name == "FrontRefusal" or getattr(vframe, name) is cls  # (the service's only: not the library's)
         assert (cls.status, cls.exit_code) == (status, exit_code), name
         error = cls()
         assert error.status == status and error.exit_code == exit_code
         assert error.message and error.message.endswith(".") and "\n" not in error.message
 
 
+def test_the_fronts_refusals() -> None:
+    assert {cls.__name__ for cls in errors.FrontRefusal.__subclasses__()} == set(FRONT)
+    for name, status in FRONT.items():
+        error = getattr(errors, name)()
+        assert (error.status, error.exit_code) == (status, errors.FrontRefusal.exit_code), name
+        assert error.message and error.message.endswith(".") and "\n" not in error.message
+
+
 def test_error_statuses_and_exit_codes_are_distinct() -> None:
+    """Each failure class its own status and exit code; the front's refusals (400 for a malformed
+    request, as for a malformed spec) apart."""
     classes = VframeError.__subclasses__()
-    statuses = [cls.status for cls in classes]
+    statuses = [cls.status for cls in classes if cls is not errors.FrontRefusal]
     exit_codes = [cls.exit_code for cls in classes]
-    assert len(set(statuses)) == len(classes)
+    assert len(set(statuses)) == len(statuses)
     assert len(set(exit_codes)) == len(classes)
     # 0 is success, 1 an internal error, 2 argparse's usage error
     assert not set(exit_codes) & {0, 1, 2}

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from .products import Result
 
-Key = tuple[str, ...]  # (source identity, validator, canonical spec, engine version[, storyboard links...])
+Key = tuple[str, ...]  # server.cache_key: video, version, spec, engine[, storyboard links], output settings, limits
 
 
 class ResultCache:

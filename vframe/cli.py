@@ -1,6 +1,6 @@
-"""The command line: `vframe grab INPUT SPEC [-o OUT]` (a frame, a sprite sheet or a storyboard),
-`vframe sample INPUT SPEC -o DIR` (every sampled frame as its own file), `vframe probe INPUT` and
-`vframe serve`. Exit 0 on success; each failure class has its own exit code and a one-sentence
+"""The command line: `vframe grab INPUT SPEC [-o OUT]` (a frame, a sprite sheet, a storyboard or an
+animated preview), `vframe sample INPUT SPEC -o DIR` (every sampled frame as its own file),
+`vframe probe INPUT` and `vframe serve`. Exit 0 on success; each failure class has its own exit code and a one-sentence
 message."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from . import __version__, formats
 from .errors import VframeError
 from .pipeline import grab, sample
 from .probe import probe
+from .products import Result
 from .settings import Settings, env_name, kind
 
 EXIT_INTERNAL = 1
@@ -26,10 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vframe", description="Cut frames out of a video as images.")
     parser.add_argument("--version", action="version", version=f"vframe {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    grab_parser = commands.add_parser("grab", help="write the frame, sprite sheet or storyboard SPEC asks for")
+    grab_parser = commands.add_parser(
+        "grab", help="write the frame, sprite sheet, storyboard or animated preview SPEC asks for"
+    )
     grab_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
-    grab_parser.add_argument("spec", help="e.g. vframe/jpg/offset/7/w/480/h/360 or vsample/vtt/interval/5/s/160x90")
+    grab_parser.add_argument("spec", help="e.g. vframe/jpg/offset/7/w/480/h/360, vsample/vtt/interval/5/s/160x90 or "
+                                                  "vpreview/gif/ss/5/t/3")
     grab_parser.add_argument("-o", "--output", default="-", help="the file; - (the default) is stdout")
+    grab_parser.add_argument("-v", "--verbose", action="store_true",
+                             help="say on stderr which frame it is (its time), its size, type and bytes")
     sample_parser = commands.add_parser("sample", help="write every frame a vsample SPEC samples as its own image")
     sample_parser.add_argument("input", help="the video: a path, an http(s):// URL or s3://bucket/key")
     sample_parser.add_argument("spec", help="e.g. vsample/jpg/interval/10/s/320x")
@@ -46,19 +52,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve", help="run the HTTP service over a folder of videos",
         description="Every setting is a flag here and a VFRAME_* variable; a flag wins over its variable.",
     )
-    for item in fields(Settings):
-        default = "none" if item.default in (MISSING, "") else item.default
-        serve_parser.add_argument(
-            "--" + item.name.replace("_", "-"), dest=item.name, type=kind(item.name), default=None,
-            metavar=item.name.upper(), help=f"{item.metadata['doc']} ({env_name(item.name)}, default {default})",
-        )
+    worker_parser = commands.add_parser(
+        "worker", help="run pfop jobs from the shared queue (VFRAME_QUEUE=redis://...) until stopped",
+        description="Every setting is a flag here and a VFRAME_* variable; a flag wins over its variable.",
+    )
+    for configured in (serve_parser, worker_parser):
+        for item in fields(Settings):
+            default = "none" if item.default in (MISSING, "") else item.default
+            configured.add_argument(
+                "--" + item.name.replace("_", "-"), dest=item.name, type=kind(item.name), default=None,
+                metavar=item.name.upper(), help=f"{item.metadata['doc']} ({env_name(item.name)}, default {default})",
+            )
+    jobs_parser = commands.add_parser(
+        "jobs", help="list the pfop jobs kept, or show one (VFRAME_QUEUE, VFRAME_STATE_DIR)"
+    )
+    jobs_parser.add_argument("action", choices=("list", "show"))
+    jobs_parser.add_argument("id", nargs="?", help="the job's persistentId (show)")
+    for name in ("queue", "state_dir"):
+        jobs_parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=name.upper(),
+                                 help=f"as the server's ({env_name(name)})")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
         if getattr(args, "allow_private_urls", False):
             settings = replace(settings, allow_private_urls=1)
-        if args.command == "serve":
-            flags = {item.name: getattr(args, item.name) for item in fields(Settings)}
+        if args.command in ("serve", "worker", "jobs"):
+            flags = {item.name: getattr(args, item.name, None) for item in fields(Settings)}
             settings = replace(settings, **{name: value for name, value in flags.items() if value is not None})
             settings.validate()
     except ValueError as error:
@@ -66,9 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "worker":
+        return _worker(settings)
     try:
+        if args.command == "jobs":
+            from .jobs.cli import jobs
+
+            return jobs(settings, args.action, args.id)
         if args.command == "grab":
-            return _grab(args.input, args.spec, args.output, settings)
+            return _grab(args.input, args.spec, args.output, settings, verbose=args.verbose)
         if args.command == "sample":
             return _sample(args.input, args.spec, Path(args.output), settings)
         print(json.dumps(probe(args.input, settings), indent=2))
@@ -92,14 +117,33 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _grab(input: str, spec: str, output: str, settings: Settings) -> int:
+def _worker(settings: Settings) -> int:
+    from .jobs.cli import worker
+
+    try:
+        return worker(settings)
+    except (ValueError, OSError) as error:
+        print(f"vframe: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _grab(input: str, spec: str, output: str, settings: Settings, *, verbose: bool = False) -> int:
     result = grab(input, spec, settings)
     if output == "-":
         sys.stdout.buffer.write(result.data)
         sys.stdout.buffer.flush()
     else:
         _write(Path(output), result.data)
+    if verbose:
+        print(f"vframe: {described(result)}", file=sys.stderr)
     return 0
+
+
+def described(result: Result) -> str:
+    """What `grab -v` says of a result: `frame 3.000 s, 160x120 image/png, 5123 bytes` (a sheet or
+    storyboard: how many tiles)."""
+    what = f"{len(result.tiles)} tiles" if result.tiles else f"frame {result.time_header} s"
+    return f"{what}, {result.width}x{result.height} {result.media_type}, {len(result.data)} bytes"
 
 
 def _sample(input: str, spec: str, folder: Path, settings: Settings) -> int:

@@ -67,6 +67,18 @@ class Unsupported(VframeError):
     default_message = "The source is not a video that can be decoded."
 
 
+class DecoderNotAllowed(Unsupported):
+    """The video's decoder is not one the operator's codec policy (VFRAME_DECODERS) lets run."""
+
+    def __init__(self, decoder: str) -> None:
+        super().__init__(f"The video's codec ({decoder}) is not one this server decodes; "
+                         "its operator can allow it with VFRAME_DECODERS.")
+        self.decoder = decoder
+
+    def __reduce__(self) -> tuple[type[DecoderNotAllowed], tuple[str]]:  # made again from its decoder (worker pipe)
+        return (type(self), (self.decoder,))
+
+
 class Busy(VframeError):
     """Too many requests waiting: the queue is full."""
 
@@ -103,3 +115,46 @@ class OutOfMemory(ProcessingFailed):
     """Decoding needed more memory than a worker may have (its address-space or resident limit)."""
 
     default_message = "Decoding this video needed more memory than this server allows."
+
+
+class JobNotFound(VframeError):
+    """No job has this persistentId (never submitted, or its status is past VFRAME_JOB_RETENTION): Qiniu's 612."""
+
+    status = 612
+    exit_code = 13
+    default_message = "No job has this id: it was never submitted here, or its status has expired."
+
+
+class FrontRefusal(VframeError):
+    """What the HTTP front (front.py) answers by itself, before any route, to a request it cannot or
+    will not read; the service only, never a CLI exit. Each kind has its own status; a malformed
+    request shares 400 with a malformed spec: another failure, the same answer to the client."""
+
+    status = 400
+    exit_code = 14
+    default_message = "The HTTP request is malformed."
+
+
+class MalformedRequest(FrontRefusal):
+    """The HTTP request itself is malformed (the parser's error), or HTTP/1.1 without exactly one Host."""
+
+
+class HeaderTimeout(FrontRefusal):
+    """The client did not finish sending its request headers within VFRAME_HEADER_TIMEOUT_SECONDS."""
+
+    status = 408
+    default_message = "The request headers did not arrive in time."
+
+
+class HeadersTooLarge(FrontRefusal):
+    """The request line and headers are longer, or the headers more, than the server reads."""
+
+    status = 431
+    default_message = "The request line and headers are larger than this server reads."
+
+
+class TooManyConnections(FrontRefusal):
+    """VFRAME_MAX_CONNECTIONS connections are open already: a new one is answered and closed."""
+
+    status = 503
+    default_message = "Too many connections are open; try again shortly."

@@ -35,11 +35,33 @@ class Metrics:
         self.encode_seconds = Histogram("vframe_encode_seconds", "Time encoding the image.", registry=registry)
         self.cache_hits = Counter("vframe_cache_hits", "Frames answered from the result cache.", registry=registry)
         self.cache_misses = Counter("vframe_cache_misses", "Frames that had to be made.", registry=registry)
+        self.store_hits = Counter(
+            "vframe_store_hits", "Products found in the result store, by backend (memory, redis, s3).", ["backend"],
+            registry=registry,
+        )
+        self.store_misses = Counter(
+            "vframe_store_misses", "Products not found in the result store, by backend.", ["backend"], registry=registry
+        )
+        self.store_errors = Counter(
+            "vframe_store_errors", "Calls to a shared result store that failed and were skipped, by backend and kind "
+            "(timeout, connection, error, corrupt).", ["backend", "kind"], registry=registry,
+        )
         self.worker_restarts = Counter(
             "vframe_worker_restarts", "Decode workers killed and replaced, by reason.", ["reason"], registry=registry
         )
         for reason in RESTART_REASONS:
             self.worker_restarts.labels(reason)
+        # Persistent processing (pfop): jobs kept, by state (counted by the sweep), and the jobs this process ran.
+        self.jobs = Gauge("vframe_jobs", "Jobs kept in the job store, by state.", ["state"], registry=registry)
+        self.jobs_finished = Counter(
+            "vframe_jobs_finished", "Jobs this process ran to their end, by final state.", ["state"], registry=registry
+        )
+        self.job_seconds = Histogram(
+            "vframe_job_seconds", "Time one run of a job took, all its commands.", registry=registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+        )
+        self.job_retries = Counter("vframe_job_retries", "Commands of jobs tried again after a failure.",
+                                   registry=registry)
         self._requests_by_status: dict[int, Counter] = {}
 
     def count_request(self, status: int, seconds: float) -> None:

@@ -1,5 +1,6 @@
 """From a decoded frame to the picture a player shows (API.md, "Which picture"):
-deinterlace, correct aspect and colour (tone-mapping HDR), scale, turn upright, encode."""
+deinterlace, correct aspect and colour (tone-mapping HDR), scale, turn upright, fit in the box
+asked for (`fit`: crop or pad), encode."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
-from .errors import OutOfMemory, ProcessingFailed
+from .errors import OutOfMemory, ProcessingFailed, TooLarge
 from .formats import encode
 from .settings import Settings
 
@@ -33,31 +34,90 @@ BT2020_PRIMARIES = 9  # AVCOL_PRI_BT2020
 _TURNS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 
 
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a picture scaled to `picture` sits in the output `canvas` (both upright): its top-left
+    corner goes at `at`, negative where it is cropped (cover), positive where it is padded (pad)."""
+
+    picture: Size
+    canvas: Size
+    at: tuple[int, int] = (0, 0)
+
+
+def fit(display: Size, box: Size, mode: str) -> Placement:
+    """The geometry of `/fit/<mode>` (API.md): a picture of display size `display` (upright, at
+    its display aspect) in a `box` of WxH. stretch: exactly the box. contain: the largest picture
+    of the display aspect inside the box. pad: that, centred on a canvas of the box. cover: the
+    smallest picture of the display aspect that covers the box, cropped evenly to it. Sides are
+    rounded half up; where the pixels to pad or crop are odd, the extra one is the right's (or
+    the bottom's), every time."""
+    width, height = box
+    if mode == "stretch":
+        return Placement(box, box)
+    display_w, display_h = display
+    width_binds = width * display_h <= height * display_w  # the box is relatively narrower than the picture
+    if width_binds == (mode == "cover"):  # the height decides: cover a narrower box, contain a wider one
+        scaled = (_half_up(Fraction(display_w * height, display_h)), height)
+    else:
+        scaled = (width, _half_up(Fraction(display_h * width, display_w)))
+    if mode == "cover":
+        scaled = (max(scaled[0], width), max(scaled[1], height))
+        return Placement(scaled, box, (-((scaled[0] - width) // 2), -((scaled[1] - height) // 2)))
+    scaled = (min(max(scaled[0], 1), width), min(max(scaled[1], 1), height))
+    if mode == "contain":
+        return Placement(scaled, scaled)
+    return Placement(scaled, box, ((width - scaled[0]) // 2, (height - scaled[1]) // 2))
+
+
+def _half_up(value: Fraction) -> int:
+    return int(value + Fraction(1, 2))  # the Fraction is positive: int() floors it
+
+
 @dataclass(frozen=True)
 class Geometry:
-    """Where the picture is going: scale the coded frame to `scaled`, then turn it `turn` degrees clockwise."""
+    """Where the picture is going: scale the coded frame to `scaled`, turn it `turn` degrees
+    clockwise, then place it (crop or pad: `placement`, None when it fills the output as it is)."""
 
-    scaled: tuple[int, int]
+    scaled: Size
     turn: int
+    placement: Placement | None = None
 
     @property
-    def output(self) -> tuple[int, int]:
+    def upright(self) -> Size:
         width, height = self.scaled
         return (height, width) if self.turn in (90, 270) else (width, height)
 
+    @property
+    def output(self) -> Size:
+        return self.placement.canvas if self.placement is not None else self.upright
+
 
 def plan(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], rotate: str,
-         settings: Settings) -> Geometry:
+         settings: Settings, mode: str = "stretch", largest: Size | None = None) -> Geometry:
     """Output size in display orientation, from the size asked for (width, height, either or both
-    None), the rotation asked for, the display aspect and the limits."""
+    None), the rotation asked for, the display aspect, how a WxH box is filled (`mode`, see fit)
+    and the limits: `largest` (longer, shorter side), by default the settings' max_width and
+    max_height, scales down a size that follows the aspect."""
     asked_width, asked_height = size
     turn = (-frame.rotation) % 360 if rotate == "auto" else int(rotate)
     turn = turn if turn in _TURNS else 0
     display_w, display_h = max(1, round(frame.width * sar)), frame.height
     if turn in (90, 270):
         display_w, display_h = display_h, display_w
+    placement = None
     if asked_width and asked_height:
-        width, height = asked_width, asked_height
+        placement = fit((display_w, display_h), (asked_width, asked_height), mode)
+        width, height = placement.picture
+        if width * height > settings.max_frame_pixels:  # cover of a very long picture
+            raise TooLarge(
+                f"Covering {asked_width}x{asked_height} with this video's picture would scale it to {width}x{height}, "
+                f"more than this server makes ({settings.max_frame_pixels} pixels): use fit/contain or fit/pad."
+            )
+        if placement.canvas == placement.picture and placement.at == (0, 0):
+            placement = None
     else:
         if asked_width:
             width, height = asked_width, max(1, round(asked_width * display_h / display_w))
@@ -65,24 +125,56 @@ def plan(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], 
             width, height = max(1, round(asked_height * display_w / display_h)), asked_height
         else:
             width, height = display_w, display_h
-        width, height = _fit(width, height, settings)
-    return Geometry((height, width) if turn in (90, 270) else (width, height), turn)
+        width, height = _within(width, height, largest or (settings.max_width, settings.max_height))
+    return Geometry((height, width) if turn in (90, 270) else (width, height), turn, placement)
 
 
-def _fit(width: int, height: int, settings: Settings) -> tuple[int, int]:
-    scale = min(Fraction(settings.max_width, max(width, height)), Fraction(settings.max_height, min(width, height)))
+def canvas(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], rotate: str, settings: Settings,
+           mode: str, largest: Size | None = None) -> tuple[Size, str]:
+    """The one size every picture of a many-frame product (sheet tiles, an animation) gets, from
+    its first frame, and the mode that puts each frame in it: contain's size is the first
+    frame's, and later frames are padded to it (the same when their aspect is the same)."""
+    geometry = plan(frame, sar, size, rotate, settings, mode, largest)
+    return geometry.output, "pad" if mode == "contain" else mode
+
+
+def _within(width: int, height: int, largest: Size) -> Size:
+    longer, shorter = largest
+    scale = min(Fraction(longer, max(width, height)), Fraction(shorter, min(width, height)))
     if scale >= 1:
         return width, height
     return max(1, round(width * scale)), max(1, round(height * scale))  # never past a limit: those are whole
 
 
 def render(frame: VideoFrame, geometry: Geometry, *, previous: VideoFrame | None = None,
-           next: VideoFrame | None = None) -> Image.Image:
-    """The upright, scaled RGB or RGBA picture of `frame`."""
+           next: VideoFrame | None = None, background: tuple[int, int, int] = (0, 0, 0),
+           alpha: bool = True) -> Image.Image:
+    """The upright, scaled and placed RGB or RGBA picture of `frame`: pad bands are `background`;
+    without `alpha` (a format that has none), a transparent picture is composited on it."""
     if frame.interlaced_frame:
         frame = deinterlace(frame, previous, next)
     image = to_rgb(frame, *geometry.scaled)
-    return image.transpose(_TURNS[geometry.turn]) if geometry.turn else image
+    if geometry.turn:
+        image = image.transpose(_TURNS[geometry.turn])
+    if geometry.placement is not None:
+        image = place(image, geometry.placement, background)
+    if image.mode == "RGBA" and not alpha:
+        flat = Image.new("RGB", image.size, background)
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    return image
+
+
+def place(image: Image.Image, placement: Placement, background: tuple[int, int, int]) -> Image.Image:
+    """`image` (of the placement's picture size) cropped or padded to its canvas; the pad bands
+    are opaque `background`, the picture keeps its own alpha."""
+    x, y = placement.at
+    width, height = placement.canvas
+    if x <= 0 and y <= 0 and image.width >= width and image.height >= height:
+        return image.crop((-x, -y, width - x, height - y))
+    filled = Image.new(image.mode, placement.canvas, (*background, 255) if image.mode == "RGBA" else background)
+    filled.paste(image, (x, y))
+    return filled
 
 
 def to_rgb(frame: VideoFrame, width: int, height: int) -> Image.Image:
@@ -169,4 +261,4 @@ def _drain(graph: av.filter.Graph) -> list[VideoFrame]:
             return frames
 
 
-__all__ = ["Geometry", "deinterlace", "encode", "plan", "render", "to_rgb"]
+__all__ = ["Geometry", "Placement", "canvas", "deinterlace", "encode", "fit", "place", "plan", "render", "to_rgb"]

@@ -43,12 +43,14 @@ def grab(input: Input, spec: str | Spec, settings: Settings = DEFAULT, *, starte
     return replace(result, seconds=budget.steps)
 
 
-def sample(input: Input, spec: str | SampleSpec, settings: Settings = DEFAULT) -> Iterator[tuple[int, Result]]:
-    """Each frame a `vsample` image spec samples, as its own image: (index, result)."""
+def sample(input: Input, spec: str | SampleSpec, settings: Settings = DEFAULT, *,
+           started: float | None = None) -> Iterator[tuple[int, Result]]:
+    """Each frame a `vsample` image spec samples, as its own image: (index, result); the deadline
+    runs from `started` as grab's does."""
     parsed = parse(spec, settings) if isinstance(spec, str) else spec
     if not isinstance(parsed, SampleSpec) or parsed.is_storyboard:
         raise InvalidSpec("Sampling writes every tile as its own image: give a vsample spec with an image format.")
-    budget = Budget(settings)
+    budget = Budget(settings, started)
     with open_video(input, settings, budget) as video:
         yield from each_frame(video, parsed, settings, budget)
 

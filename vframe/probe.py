@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from .errors import DecoderNotAllowed
 from .limits import Budget
+from .media.container import open_container
 from .pipeline import open_video
+from .products import Result
 from .settings import DEFAULT, Settings
-from .sources import Source
+from .sources import Source, open_source
 
 _MATRICES = {0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
              9: "bt2020nc", 10: "bt2020c"}
@@ -20,8 +25,34 @@ _PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte24
 
 
 def probe(input: str | os.PathLike[str] | Source, settings: Settings = DEFAULT) -> dict[str, Any]:
-    """Container, codec, coded and display size, sample aspect, rotation, pixel format, colour,
-    duration, frame rate and start time of the stream vframe would cut frames from."""
+    """Container, codec, the decoder and whether the codec policy allows it, coded and display
+    size, sample aspect, rotation, pixel format, colour, duration, frame rate and start time of the
+    stream vframe would cut frames from. A video whose decoder is not allowed is not decoded: what
+    its headers say (container, codec, decoder, coded size, streams) and `decoder_allowed` false."""
+    try:
+        return _probe(input, settings)
+    except DecoderNotAllowed as refused:
+        return _refused(input, settings, refused.decoder)
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """A probe as a decode worker's job (the service's page asks for it: a hostile file's probe
+    must not run in the server process)."""
+
+    def __str__(self) -> str:
+        return "probe"
+
+
+PROBE = ProbeJob()
+
+
+def probe_result(source: Source, settings: Settings) -> Result:
+    """The probe of `source` as a product: its JSON."""
+    return Result(json.dumps(probe(source, settings)).encode(), "application/json", 0, 0, ())
+
+
+def _probe(input: str | os.PathLike[str] | Source, settings: Settings) -> dict[str, Any]:
     with open_video(input, settings) as video:
         first = video.find(0, Budget(settings))
         stream, frame, timeline = video.stream, first.frame, video.timeline
@@ -32,7 +63,9 @@ def probe(input: str | os.PathLike[str] | Source, settings: Settings = DEFAULT) 
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         return {
             "container": video.container.format.name,
-            "codec": video.decoder.name,
+            "codec": stream.codec_context.name,
+            "decoder": video.decoder.name,
+            "decoder_allowed": True,
             "profile": stream.profile,
             "coded_width": frame.width,
             "coded_height": frame.height,
@@ -54,6 +87,23 @@ def probe(input: str | os.PathLike[str] | Source, settings: Settings = DEFAULT) 
             "start_time": _seconds((timeline.start or 0) * timeline.time_base),
             "streams": len(video.container.streams),
         }
+
+
+def _refused(input: str | os.PathLike[str] | Source, settings: Settings, decoder: str) -> dict[str, Any]:
+    """What the headers say of a video whose decoder the policy refuses (nothing is decoded)."""
+    source = open_source(input, settings) if isinstance(input, (str, os.PathLike)) else input
+    with source.open(None) as reader:
+        container, stream = open_container(reader, settings)
+        with container:
+            return {
+                "container": container.format.name,
+                "codec": stream.codec_context.name,
+                "decoder": decoder,
+                "decoder_allowed": False,
+                "coded_width": stream.codec_context.width,
+                "coded_height": stream.codec_context.height,
+                "streams": len(container.streams),
+            }
 
 
 def _name(value: int, names: dict[int, str]) -> str | None:

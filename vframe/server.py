@@ -34,9 +34,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from . import ENGINE_VERSION
+from . import ENGINE_VERSION, front
 from .cache import Key, ResultCache
-from .errors import MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeError
+from .errors import Forbidden, JobNotFound, MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeError
+from .jobs import JOB_PATHS, NO_KEYS, jobs_of
 from .limits import check_source_size
 from .memo import Memo
 from .metrics import CONTENT_TYPE, Metrics
@@ -44,8 +45,12 @@ from .products import Links, Result
 from .settings import Settings
 from .signing import Signer
 from .sources import Library, LocalFolder, Source, library
+from .sources.listing import is_video_name
 from .sources.proxy import relay_video
-from .spec import SampleSpec, Spec, parse
+from .spec import PreviewSpec, SampleSpec, Spec, parse
+from .store import shared_store
+from .ui import PREFIX as UI_PREFIX
+from .ui import UserPage
 from .workers import WorkerPool
 
 access_log = logging.getLogger("vframe.access")
@@ -88,7 +93,11 @@ class Service:
         self._lookups = ThreadPoolExecutor(32, thread_name_prefix="vframe-lookup")
         self.metrics = Metrics()
         self.cache = ResultCache(settings.cache_bytes)
+        self.store = shared_store(settings, self.metrics)  # None: the memory cache only
+        self._memory_hits = self.metrics.store_hits.labels("memory")
+        self._memory_misses = self.metrics.store_misses.labels("memory")
         self.pool: WorkerPool | None = None
+        self.page = UserPage(self) if settings.ui else None
         self._making: dict[Key, asyncio.Task[Result]] = {}
         self._specs: Memo[bytes, Spec] = Memo(KEPT_SPECS)
         self._etags: Memo[Key, str] = Memo(KEPT_ETAGS)
@@ -98,6 +107,7 @@ class Service:
         self.metrics.gauge("vframe_queue_depth", "Frames waiting for a worker.", lambda: self._pool_status("queued"))
         self.metrics.gauge("vframe_workers_ready", "Decode workers alive.", lambda: self._pool_status("workers_ready"))
         self.metrics.gauge("vframe_decodes_in_progress", "Frames being made now.", lambda: self._pool_status("busy"))
+        self.jobs = jobs_of(self)
 
     def _pool_status(self, name: str) -> float:
         return float(self.pool.status()[name]) if self.pool is not None else 0.0
@@ -107,16 +117,23 @@ class Service:
         self.pool = WorkerPool(self.settings, self.metrics)
         await self.pool.start()
         log.info("%d decode workers ready", self.pool.size)
+        if self.jobs is not None:
+            self.jobs.start(self.pool, asyncio.get_running_loop())
         try:
             yield
         finally:
+            if self.jobs is not None:
+                self.jobs.stop()
             await self.pool.close()
+            if self.store is not None:
+                self.store.close()
             self._lookups.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
         request = Request(scope, receive)
         reqid = os.urandom(8).hex()
+        scope["vframe.reqid"] = reqid
         note: dict[str, str] = {}
         try:
             response = await self.respond(request, started, note)
@@ -138,13 +155,19 @@ class Service:
 
     async def respond(self, request: Request, started: float, note: dict[str, str]) -> Response:
         scope = request.scope
+        path = _decoded_path(scope)
+        if path in JOB_PATHS:
+            if self.jobs is None:
+                raise Forbidden(NO_KEYS)
+            return await self.jobs.api.answer(request, path, scope["vframe.reqid"])
         if request.method not in METHODS:
             raise MethodNotAllowed()
-        path = _decoded_path(scope)
         if path == "/-/healthz":
             return self.health()
         if path == "/-/metrics":
             return Response(self.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+        if self.page is not None and (path + "/").startswith(UI_PREFIX):
+            return await self.page.respond(request, path, started)
         if path.startswith("/-/"):  # reserved for the service's own pages
             raise SourceNotFound()
         query: bytes = scope.get("query_string", b"")
@@ -158,8 +181,8 @@ class Service:
         source = await self.find(path[1:], started)
         check_source_size(source.size, self.settings)
         links = self.links(scope, request, query) if isinstance(spec, SampleSpec) and spec.is_storyboard else None
-        key: Key = (source.identity, source.validator, str(spec), ENGINE_VERSION, *_linked(links))
-        headers = {"ETag": self.etag(key, spec), "Cache-Control": self.cache_control}
+        key = cache_key(source, spec, self.settings, links)
+        headers = {"ETag": self.etag(key), "Cache-Control": self.cache_control}
         if source.modified is not None:
             headers["Last-Modified"] = http_date(source.modified)
         conditions = _conditions(scope)
@@ -190,10 +213,10 @@ class Service:
                 self._specs.keep(text, spec)
         return spec
 
-    def etag(self, key: Key, spec: Spec) -> str:
+    def etag(self, key: Key) -> str:
         """The product's ETag, hashed once per cache key."""
         etag = self._etags.get(key)
-        return etag if etag is not None else self._etags.keep(key, product_etag(key, spec, self.settings))
+        return etag if etag is not None else self._etags.keep(key, '"' + _digest(*key) + '"')
 
     def links(self, scope: Scope, request: Request, query: bytes) -> Links:
         """How a storyboard asked for by this request names its sheets: relative to its own URL,
@@ -224,8 +247,10 @@ class Service:
         cached = self.cache.get(key)
         if cached is not None:
             self.metrics.cache_hits.inc()
+            self._memory_hits.inc()
             return cached, True
         self.metrics.cache_misses.inc()
+        self._memory_misses.inc()
         making = self._making.get(key)
         if making is None:
             making = asyncio.create_task(self._make(key, source, spec, started, links))
@@ -235,9 +260,16 @@ class Service:
 
     async def _make(self, key: Key, source: Source, spec: Spec, started: float, links: Links | None) -> Result:
         assert self.pool is not None, "the service's lifespan has not started"
+        if self.store is not None:
+            stored = await self.store.get(key)
+            if stored is not None:
+                self.cache.put(key, stored)
+                return stored
         result = await self.pool.make(source, spec, started, links)
         self.metrics.observe_steps(result.seconds)
         self.cache.put(key, result)
+        if self.store is not None:
+            self.store.put_later(key, result)
         return result
 
     def _made(self, key: Key, task: asyncio.Task[Result]) -> None:
@@ -260,7 +292,8 @@ class Service:
     def health(self) -> Response:
         status = self.pool.status() if self.pool is not None else {"workers_ready": 0}
         healthy = status["workers_ready"] > 0
-        body = {"status": "ok" if healthy else "no decode worker is ready", **status}
+        body = {"status": "ok" if healthy else "no decode worker is ready", **status,
+                "open_files_limit": front.open_file_limit()}
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"})
 
 
@@ -272,13 +305,18 @@ def error_response(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def product_etag(key: Key, spec: Spec, settings: Settings) -> str:
-    """Strong: the same bytes come back for the same video version, spec, engine (the cache key)
-    and the settings that change them (the format's own, and the size limits)."""
+def cache_key(source: Source, spec: Spec, settings: Settings, links: Links | None) -> Key:
+    """Everything that changes a product's bytes: the video's version, the canonical spec, the engine,
+    a storyboard's links, and the settings that change them (the format's own: JPEG/WebP/AVIF quality,
+    PNG level; and the size limits). The memory cache's and a shared store's key; its hash is the
+    strong ETag."""
     limits = f"{settings.max_width}x{settings.max_height}"
     if isinstance(spec, SampleSpec):
         limits += f"/{settings.max_tiles}/{settings.max_sheet_pixels}"
-    return '"' + _digest(*key, spec.output.output_key(settings), limits) + '"'
+    if isinstance(spec, PreviewSpec):
+        limits += f"/{settings.max_preview_side}"
+    return (source.identity, source.validator, str(spec), ENGINE_VERSION, *_linked(links),
+            spec.output.output_key(settings), limits)
 
 
 def _request_base(scope: Scope, request: Request) -> str:
@@ -375,6 +413,8 @@ app = _FromEnvironment()
 def serve(settings: Settings) -> None:
     """Run the service on uvicorn until SIGINT or SIGTERM."""
     configure_logging()
+    open_files = front.raise_open_file_limit()
+    _know_status_lines()
     application = create_app(settings)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     listener = _listen(settings.host, settings.port, family)
@@ -389,11 +429,33 @@ def serve(settings: Settings) -> None:
         print(f"vframe: try  curl -o frame.jpg '{base}/{quote(example)}?vframe/jpg/offset/7/w/480/h/360'", flush=True)
         print(f"vframe: or   curl -o sheet.jpg '{base}/{quote(example)}?vsample/jpg/interval/1/s/160x90'", flush=True)
         print(f"vframe: and  curl '{base}/{quote(example)}?vsample/vtt/interval/1/s/160x90'", flush=True)
+    if settings.ui:
+        print(f"vframe: see it work in a browser: {base}{UI_PREFIX}  (VFRAME_UI=0 turns the page off)", flush=True)
+    protocol = front.protocol_class(settings, open_files)
+    print(f"vframe: open-file limit {open_files}, at most {protocol.max_connections} connections, "
+          f"{settings.header_timeout_seconds:g} s for a request's headers", flush=True)
     config = uvicorn.Config(
-        application, log_config=None, access_log=False, lifespan="on", server_header=False,
+        application, http=protocol, log_config=None, access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=10, backlog=2048,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    _FrontServer(config).run(sockets=[listener])
+
+
+class _FrontServer(uvicorn.Server):
+    """uvicorn's server, with the event loop's own errors (failed accepts) in vframe's log."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        front.log_loop_errors(asyncio.get_running_loop())
+        await super().startup(sockets)
+
+
+def _know_status_lines() -> None:
+    """uvicorn's status lines cover 100-599; Qiniu's 612 (no such job) is one of ours too."""
+    from uvicorn.protocols.http import h11_impl, httptools_impl
+
+    for status, phrase in ((JobNotFound.status, "No Such Job"),):
+        httptools_impl.STATUS_LINE.setdefault(status, f"HTTP/1.1 {status} {phrase}\r\n".encode())
+        h11_impl.STATUS_PHRASES.setdefault(status, phrase.encode())
 
 
 def _listen(host: str, port: int, family: socket.AddressFamily) -> socket.socket:
@@ -412,14 +474,11 @@ def _listen(host: str, port: int, family: socket.AddressFamily) -> socket.socket
     return listener
 
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".flv", ".ogv", ".3gp")
-
-
 def _example_key(root: Path) -> str | None:
     """A video at the top of the root, for the example URL printed at start (the first few entries only)."""
     with os.scandir(root) as entries:
         names = sorted(entry.name for _, entry in zip(range(1000), entries, strict=False) if entry.is_file())
-    return next((name for name in names if name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".")), None)
+    return next((name for name in names if is_video_name(name)), None)
 
 
 def configure_logging() -> None:

@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from .decoders import allowed as allowed_decoders
+
 _KINDS = {"int": int, "float": float, "str": str}
 
 
@@ -36,6 +38,10 @@ class Settings:
         "the other workers are busy)"
     ))
     probe_bytes: int = field(default=5_000_000, metadata=_doc("bytes FFmpeg may read to find the streams"))
+    decoders: str = field(default="", metadata=_doc(
+        "the FFmpeg decoders that may run: `+name` adds to the default list, `-name` removes from it, "
+        "`name,name` is the whole list; empty: the default (see Codec policy)"
+    ))
     jpeg_quality: int = field(default=85, metadata=_doc("JPEG quality, 1-100"))
     webp_quality: int = field(default=80, metadata=_doc("WebP quality, 1-100"))
     png_compress_level: int = field(default=3, metadata=_doc("PNG zlib level, 0-9"))
@@ -43,6 +49,14 @@ class Settings:
     max_tiles: int = field(default=5000, metadata=_doc("tiles one vsample storyboard may have (413 above)"))
     max_sheet_pixels: int = field(default=32 * 1024**2, metadata=_doc(
         "largest sprite sheet (width x height); tiles past it go on the next page"
+    ))
+    max_preview_side: int = field(default=640, metadata=_doc(
+        "longest side of a vpreview animation: a larger w or h is a 400, a size that follows the aspect is "
+        "scaled down to it"
+    ))
+    max_preview_frames: int = field(default=300, metadata=_doc("frames one vpreview animation may have (413 above)"))
+    max_preview_pixels: int = field(default=70_000_000, metadata=_doc(
+        "pixels of all the frames of one vpreview animation together, which it holds until it is encoded (413 above)"
     ))
     # Remote videos: HTTP(S) origins and S3 (the service, and `http(s)://` and `s3://` inputs).
     block_bytes: int = field(
@@ -96,6 +110,53 @@ class Settings:
         default=256 * 1024**2, metadata=_doc("size of the in-memory cache of made frames; 0 turns it off")
     )
     cache_max_age: int = field(default=86400, metadata=_doc("seconds in the Cache-Control max-age of a frame"))
+    ui: int = field(default=0, metadata=_doc(
+        "1 serves the page /-/ui/ (browse the videos, scrub, build specs; `make run` turns it on); 0: 404"
+    ))
+    ui_page_size: int = field(default=100, metadata=_doc("videos one page of the /-/ui/ listing gives at most"))
+    # Persistent processing (pfop): the job queue, its consumers, and where results go.
+    queue: str = field(default="", metadata=_doc(
+        "the job queue: empty for the embedded one (a SQLite file in VFRAME_STATE_DIR), or redis://HOST:PORT/DB "
+        "shared by every `vframe serve` and `vframe worker`"
+    ))
+    state_dir: str = field(default=".vframe-state", metadata=_doc("folder of the embedded job queue's file"))
+    job_workers: int = field(default=2, metadata=_doc(
+        "jobs one `vframe serve` or `vframe worker` runs at a time; 0 in serve: it only takes jobs in"
+    ))
+    job_retries: int = field(default=2, metadata=_doc(
+        "times a command that failed in decoding (599) or at the origin (502, 504) is tried again"
+    ))
+    job_deadline_seconds: float = field(default=300.0, metadata=_doc("wall time one command of a job may take"))
+    job_lease_seconds: float = field(default=30.0, metadata=_doc(
+        "a running job's lease, renewed while it runs: a job whose lease lapsed (its consumer died) is run again"
+    ))
+    job_retention: int = field(default=864000, metadata=_doc("seconds a job's status is kept (Qiniu: 10 days)"))
+    bucket: str = field(default="vframe", metadata=_doc(
+        "the bucket name pfop's `bucket` and saveas give for a folder or origin (S3: its own bucket)"
+    ))
+    output: str = field(default="", metadata=_doc(
+        "where jobs on an HTTP origin (read-only) write: a folder or s3://bucket/prefix"
+    ))
+    notify_retries: int = field(default=3, metadata=_doc("times a failed notifyURL POST is tried again"))
+    header_timeout_seconds: float = field(default=10.0, metadata=_doc(
+        "seconds a client has to send a request's line and headers, from its connection or (kept alive) the first "
+        "byte of its next request (408 and close past it)"
+    ))
+    max_connections: int = field(default=0, metadata=_doc(
+        "connections open at once; past it a new one is answered 503 and closed; 0: the open-file limit "
+        "(raised to its hard limit at start) less 128 kept for the rest of the process"
+    ))
+    result_store: str = field(default="memory", metadata=_doc(
+        "where made frames are kept: `memory` (this process, VFRAME_CACHE_BYTES), `redis://host:port/db` or "
+        "`s3://bucket/prefix` (shared by replicas; the memory cache stays in front of it)"
+    ))
+    store_ttl_seconds: int = field(default=7 * 86400, metadata=_doc("seconds an entry lives in a shared store"))
+    store_max_entry_bytes: int = field(
+        default=8 * 1024**2, metadata=_doc("largest product put in a shared store (larger ones stay in memory)")
+    )
+    store_timeout_seconds: float = field(default=0.5, metadata=_doc(
+        "time one call to a shared store may take; a store that is slower or down is skipped (decoded instead)"
+    ))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,7 +171,16 @@ class Settings:
         settings.validate()
         return settings
 
+    def __post_init__(self) -> None:
+        allowed_decoders(self.decoders)  # a library's Settings(decoders=...) is refused at once, like the variable
+
+    @property
+    def allowed_decoders(self) -> frozenset[str]:
+        """The decoders `decoders` allows (vframe/decoders.py)."""
+        return allowed_decoders(self.decoders)
+
     def validate(self) -> None:
+        allowed_decoders(self.decoders)
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, str):
@@ -124,8 +194,17 @@ class Settings:
                 raise ValueError(f"{env_name(name)} must be 1 to 100")
         if self.png_compress_level > 9:
             raise ValueError("VFRAME_PNG_COMPRESS_LEVEL must be 0 to 9")
+        from .store import check_store_url
+
+        check_store_url(self.result_store)
+        if self.ui not in (0, 1):
+            raise ValueError("VFRAME_UI must be 0 or 1")
         if self.port > 65535:
             raise ValueError("VFRAME_PORT must be 0 to 65535")
+        if self.queue and not self.queue.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("VFRAME_QUEUE must be empty (the embedded queue) or a redis:// URL")
+        if self.output and self.output.startswith("s3://") is False and "://" in self.output:
+            raise ValueError("VFRAME_OUTPUT must be a folder or an s3://bucket/prefix")
 
     @property
     def worker_count(self) -> int:
@@ -134,7 +213,8 @@ class Settings:
 
 
 _ZERO_ALLOWED = {"decoder_threads", "png_compress_level", "port", "allow_private_urls", "workers", "worker_max_jobs",
-                 "cache_bytes", "cache_max_age", "origin_cache_bytes"}
+                 "cache_bytes", "cache_max_age", "origin_cache_bytes", "job_workers", "job_retries",
+                 "notify_retries", "max_connections", "ui"}
 
 
 def env_name(name: str) -> str:

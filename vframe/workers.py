@@ -28,11 +28,12 @@ from typing import Any
 from .errors import Busy, OutOfMemory, ProcessingFailed, VframeError
 from .media import threads
 from .metrics import Metrics
-from .pipeline import grab
+from .pipeline import grab, sample
+from .probe import ProbeJob, probe_result
 from .products import Links, Result
 from .settings import Settings
 from .sources import Source
-from .spec import Spec
+from .spec import SampleSpec, Spec
 
 log = logging.getLogger("vframe.workers")
 
@@ -55,10 +56,15 @@ class Job:
     """A product to make: `spec` out of `source`."""
 
     source: Source
-    spec: Spec
+    spec: Spec | ProbeJob
     started: float  # time.monotonic() when the request arrived: its deadline runs from there
     links: Links | None = None  # how a storyboard names its sheets
     decoder_threads: int = 0  # 0: the settings' own
+    each: bool = False  # a vsample's every frame as its own image (pfop's savePattern), not the sheet
+    deadline_seconds: float = 0.0  # 0: the settings' own (a job's command has a deadline of its own)
+
+
+Made = Result | tuple[Result, ...]  # one product, or each frame of a vsample
 
 
 def _limit_address_space(extra_bytes: int) -> None:
@@ -81,10 +87,18 @@ def _work(connection: Connection, settings: Settings) -> None:
             job: Job = connection.recv()
         except (EOFError, OSError):  # the server closed the pipe or died
             return
-        result: Result | VframeError
+        result: Made | VframeError
         try:
             job_settings = replace(settings, decoder_threads=job.decoder_threads) if job.decoder_threads else settings
-            result = grab(job.source, job.spec, job_settings, started=job.started, links=job.links)
+            if job.deadline_seconds:
+                job_settings = replace(job_settings, deadline_seconds=job.deadline_seconds)
+            if isinstance(job.spec, ProbeJob):
+                result = probe_result(job.source, job_settings)
+            elif job.each:
+                assert isinstance(job.spec, SampleSpec)
+                result = tuple(frame for _, frame in sample(job.source, job.spec, job_settings, started=job.started))
+            else:
+                result = grab(job.source, job.spec, job_settings, started=job.started, links=job.links)
         except VframeError as error:
             result = error
         except MemoryError:  # an allocation past the address-space limit, outside FFmpeg
@@ -124,7 +138,7 @@ class Worker:
         except (OSError, IndexError, ValueError):
             return 0
 
-    def run(self, job: Job, kill_at: float) -> tuple[Result | VframeError, str | None]:
+    def run(self, job: Job, kill_at: float) -> tuple[Made | VframeError, str | None]:
         """Blocking (a slot's thread): the job's result and, when the worker must be replaced, why."""
         self.jobs += 1
         try:
@@ -134,14 +148,14 @@ class Worker:
         while True:
             if self.connection.poll(_WATCH_SECONDS):
                 try:
-                    result: Result | VframeError = self.connection.recv()
+                    result: Made | VframeError = self.connection.recv()
                 except (EOFError, OSError):
                     return ProcessingFailed(CRASHED), "crash"
                 return result, None
             if not self.process.is_alive():
                 return ProcessingFailed(CRASHED), "crash"
             if time.monotonic() > kill_at:
-                return ProcessingFailed(past_deadline(self.deadline_seconds)), "deadline"
+                return ProcessingFailed(past_deadline(job.deadline_seconds or self.deadline_seconds)), "deadline"
             if self.resident_bytes() > self.memory_limit:
                 return OutOfMemory(), "memory"
 
@@ -157,7 +171,7 @@ class _Waiting:
     job: Job
     deadline: float  # time.monotonic() past which the request has failed
     queued_at: float
-    future: asyncio.Future[Result]
+    future: asyncio.Future[Made]
 
 
 class WorkerPool:
@@ -194,12 +208,18 @@ class WorkerPool:
                 worker.kill()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def make(self, source: Source, spec: Spec, started: float, links: Links | None = None) -> Result:
+    async def make(self, source: Source, spec: Spec | ProbeJob, started: float, links: Links | None = None) -> Result:
         """The product, made by the next free worker within the deadline that runs from `started`
         (time.monotonic() when the request arrived); Busy (429) at once when the queue is full."""
-        deadline = started + self.settings.deadline_seconds
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(Job(source, spec, started, links), deadline, time.monotonic(), future)
+        made = await self.make_job(Job(source, spec, started, links))
+        assert isinstance(made, Result)
+        return made
+
+    async def make_job(self, job: Job) -> Made:
+        """What `job` asks for (each frame of a vsample with `each`), as `make` does."""
+        deadline = job.started + (job.deadline_seconds or self.settings.deadline_seconds)
+        future: asyncio.Future[Made] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(job, deadline, time.monotonic(), future)
         try:
             self._queue.put_nowait(waiting)
         except asyncio.QueueFull:
@@ -228,21 +248,22 @@ class WorkerPool:
             return
         now = time.monotonic()
         self.metrics.queued_seconds.observe(now - waiting.queued_at)
+        seconds = waiting.job.deadline_seconds or self.settings.deadline_seconds
         if now >= waiting.deadline:
-            waiting.future.set_exception(ProcessingFailed(past_deadline(self.settings.deadline_seconds)))
+            waiting.future.set_exception(ProcessingFailed(past_deadline(seconds)))
             return
         result, why = await self._run(index, waiting.job, waiting.deadline + _GRACE_SECONDS)
         if not waiting.future.done():
-            if isinstance(result, Result):
-                waiting.future.set_result(result)
-            else:
+            if isinstance(result, VframeError):
                 waiting.future.set_exception(result)
+            else:
+                waiting.future.set_result(result)
         if why is None:
             why = "memory" if isinstance(result, OutOfMemory) else self._retire_reason(index)
         if why is not None:
             await self._replace(index, why)
 
-    async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Result | VframeError, str | None]:
+    async def _run(self, index: int, job: Job, kill_at: float) -> tuple[Made | VframeError, str | None]:
         worker = self.workers[index]
         if worker is None or not worker.alive():
             await self._replace(index, "crash")

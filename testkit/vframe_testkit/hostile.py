@@ -120,6 +120,10 @@ def cases() -> list[Case]:
         # The index survives: the last frame's packets are gone.
         truncated.append(Case(f"truncated-{percent}-faststart", f"cut-{percent}-faststart.mp4", LAST_FRAME_SPEC,
                               599, TRUNCATED))  # 10 %: no frame at all; 50, 90 %: not that one
+    # Cut where the last frame's packet starts: the demuxer sees a plain end of data, yet the index
+    # lists packets after it (a cut this clean once came from the 90 % cut, on one encode in many).
+    truncated.append(Case("truncated-at-a-packet-boundary", "cut-at-packet-faststart.mp4", LAST_FRAME_SPEC, 599,
+                          TRUNCATED))
     damaged = [
         # FFmpeg refuses the damaged P13 and P16 (avcodec_send_packet fails), yet still decodes B17
         # at its own time from what references it has; vframe counts a refused packet as missing
@@ -298,7 +302,7 @@ def _write_audio_only(folder: Path) -> None:
 
 
 def _write_codec_not_allowed(path: Path) -> None:
-    """FFmpeg decodes Snow; vframe refuses it before decoding (ALLOWED_DECODERS)."""
+    """FFmpeg decodes Snow; vframe refuses it before decoding (the default codec policy, vframe/decoders.py)."""
     with av.open(str(path), "w") as output:
         stream = _video_stream(output, "snow", 10, {})
         for index in range(5):
@@ -322,10 +326,20 @@ def _video_stream(output: OutputContainer, codec: str, rate: int, options: dict[
 
 
 def _write_truncated(moov_at_end: Path, faststart: Path, folder: Path) -> None:
+    """Each layout cut at 10, 50 and 90 % of its bytes, and the faststart copy cut where its last
+    frame's packet starts. A faststart copy is cut no later than the middle of its last frame's
+    packet: that frame is always cut off (LAST_FRAME_SPEC is 599), whatever sizes the encoder gave
+    the packets (x264's differ from run to run on a loaded machine)."""
+    last_pos, last_size = next((pos, size) for index, pos, size in _packets(faststart) if index == GOOD_FRAMES - 1)
+    last_frame_at = last_pos + last_size // 2
+    (folder / "cut-at-packet-faststart.mp4").write_bytes(faststart.read_bytes()[:last_pos])
     for source, layout in ((moov_at_end, "moov-at-end"), (faststart, "faststart")):
         data = source.read_bytes()
         for percent in (10, 50, 90):
-            (folder / f"cut-{percent}-{layout}.mp4").write_bytes(data[: len(data) * percent // 100])
+            cut = len(data) * percent // 100
+            if layout == "faststart":
+                cut = min(cut, last_frame_at)
+            (folder / f"cut-{percent}-{layout}.mp4").write_bytes(data[:cut])
 
 
 def _packets(path: Path) -> list[tuple[int, int, int]]:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -77,8 +80,9 @@ class LiveServer:
         raise AssertionError(f"the server did not become ready: {last}\n{self.log()}")
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """Every process: its pid and the fields of /proc/PID/stat after its name (state, ppid, pgrp,
+    session...)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -86,9 +90,11 @@ def children(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
+        yield int(entry.name), stat.rpartition(")")[2].split()
+
+
+def children(pid: int) -> list[int]:
+    return sorted(child for child, fields in processes() if int(fields[1]) == pid)
 
 
 def command_line(pid: int) -> bytes:
@@ -103,14 +109,17 @@ def resident_bytes(pid: int) -> int:
 
 
 @contextmanager
-def live_server(root: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    """`vframe serve --root ROOT --port 0 FLAGS...` with no VFRAME_* inherited (plus `env`), until the block ends."""
+def live_server(root: Path, *flags: str, env: dict[str, str] | None = None,
+                open_files: int | None = None) -> Iterator[LiveServer]:
+    """`vframe serve --root ROOT --port 0 FLAGS...` with no VFRAME_* inherited (plus `env`), until the block ends;
+    `open_files`: the server's open-file limit, soft and hard (as a tight host gives it)."""
     environ = {key: value for key, value in os.environ.items() if not key.startswith("VFRAME_")}
     environ.update(env or {})
     log_file = tempfile.NamedTemporaryFile(prefix="vframe-serve-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "vframe", "serve", "--root", str(root), "--port", "0", *flags],
         cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=log_file,
+        preexec_fn=None if open_files is None else functools.partial(_limit_open_files, open_files),
     )
     log_path = Path(log_file.name)
     try:
@@ -127,6 +136,18 @@ def live_server(root: Path, *flags: str, env: dict[str, str] | None = None) -> I
         stop(process)
         log_file.close()
         log_path.unlink(missing_ok=True)
+
+
+def _limit_open_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def raise_open_file_limit() -> int:
+    """This process's soft open-file limit raised to its hard limit (a client of many connections needs them)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -168,3 +189,12 @@ def raw_request(server: LiveServer, target: str, method: str = "GET") -> RawResp
     length = int(headers.get("content-length", len(body)))
     assert method == "HEAD" or len(body) == length, (len(body), length)
     return RawResponse(int(status_line.split()[1]), headers, body)
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30) -> None:
+    """Until `condition()` is true (checked every 50 ms); AssertionError naming `what` past `timeout`."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -153,13 +153,20 @@ def _handler(origin: Origin) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_origin(root: Path) -> Iterator[Origin]:
     origin = Origin(root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(origin))
+    with http_server(_handler(origin)) as url:
+        origin.url = url
+        yield origin
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served on 127.0.0.1 and a free port from a thread, until the block ends: its http://host:port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    origin.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield origin
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

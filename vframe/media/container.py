@@ -1,6 +1,6 @@
-"""Opening a video over our own reader, within the safety rules: only the demuxers and decoders
-of real-world video, no second input, frame sizes refused before they are allocated, the default
-video stream, and its decoder."""
+"""Opening a video over our own reader, within the safety rules: only the demuxers of real-world
+video and the decoders the codec policy allows (vframe/decoders.py), no second input, frame sizes
+refused before they are allocated, the default video stream, and its decoder."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 from av.video.stream import VideoStream
 
-from ..errors import OutOfMemory, Unsupported
+from ..errors import DecoderNotAllowed, OutOfMemory, Unsupported
 from ..limits import check_frame_pixels
 from ..settings import Settings
 
@@ -33,18 +33,6 @@ ALLOWED_DEMUXERS = ",".join(
         # audio-only formats: read so that the answer can say "audio only" rather than "unknown"
         "mp3", "aac", "ac3", "eac3", "flac", "wav", "aiff", "amr",
     ]
-)
-# Decoders a video may be decoded with: the codecs of real-world video files. FFmpeg has some
-# 200 more (old game and screen-capture codecs and the like), rarely used, little exercised and
-# the usual home of decoder bugs; a video in one of them is refused (415) before it is decoded.
-ALLOWED_DECODERS = frozenset(
-    {
-        "h264", "hevc", "vvc", "vp8", "vp9", "libvpx", "libvpx-vp9", "libdav1d", "av1",
-        "mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v1", "msmpeg4v2", "h261", "h263", "h263i",
-        "h263p", "flv", "vp6", "vp6a", "vp6f", "theora", "vc1", "wmv1", "wmv2", "wmv3", "rv10", "rv20",
-        "rv30", "rv40", "svq1", "svq3", "mjpeg", "dvvideo", "prores", "dnxhd", "cfhd", "hap", "ffv1",
-        "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "qtrle", "rpza", "cinepak", "cavs",
-    }
 )
 # VP8/VP9 alpha travels beside the picture (Matroska BlockAdditional): only libvpx decodes it.
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
@@ -142,15 +130,18 @@ def pick_stream(container: av.container.InputContainer) -> VideoStream:
 
 
 def make_decoder(stream: VideoStream, settings: Settings) -> VideoCodecContext:
-    """The stream's decoder, if it is one this server runs and the frame size is within the limits."""
+    """The stream's decoder, if the codec policy lets it run and the frame size is within the limits."""
     context = stream.codec_context
     if context is None or context.codec is None:
         raise Unsupported("The video's codec is not one vframe can decode.")
-    if context.name not in ALLOWED_DECODERS:
-        raise Unsupported(f"The video's codec ({context.name}) is not one this server decodes.")
+    allowed = settings.allowed_decoders  # the operator's codec policy (vframe/decoders.py)
+    if context.name not in allowed:
+        raise DecoderNotAllowed(context.name)
     check_frame_pixels(context.width, context.height, settings)
     alpha_decoder = ALPHA_DECODERS.get(context.name)
     if alpha_decoder and stream.metadata.get("alpha_mode") == "1":
+        if alpha_decoder not in allowed:
+            raise DecoderNotAllowed(alpha_decoder)
         decoder = cast(VideoCodecContext, CodecContext.create(alpha_decoder, "r"))
         decoder.width, decoder.height = context.width, context.height
         return decoder

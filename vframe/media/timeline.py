@@ -35,10 +35,10 @@ class Timeline:
         # Frames drained at the end carry no dts; an AVI tick is one frame.
         return previous + 1 if previous is not None else frame.pts
 
-    def target(self, offset_ms: int) -> int:
+    def target(self, offset_ms: int | Fraction) -> int:
         """The largest timestamp shown at `offset_ms`: a frame is shown iff stamp <= target."""
         assert self.start is not None
-        return self.start + offset_ms * self.time_base.denominator // (1000 * self.time_base.numerator)
+        return self.start + int(offset_ms * self.time_base.denominator // (1000 * self.time_base.numerator))
 
     def seconds(self, stamp: int) -> Fraction:
         """The time of a frame stamped `stamp`: never before the start, which only a damaged

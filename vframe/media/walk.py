@@ -31,6 +31,7 @@ from .container import ALPHA_DECODERS, make_decoder, open_container, sample_aspe
 from .timeline import Timeline
 
 T = TypeVar("T")
+Offset = TypeVar("Offset", int, Fraction)  # ms; a Fraction where a moment falls between two, such as k/30 s
 
 # libvpx does not flag the frames it decodes from keyframes; it has no delay (one packet, one
 # frame), so the packet's flag is the frame's.
@@ -50,6 +51,9 @@ INDEXED_FORMATS = ("mov,", "matroska")
 MAX_DECODED_GAP_SECONDS = 10
 
 
+_Keep = Callable[[VideoFrame, int, VideoFrame | None, VideoFrame | None], Any]  # frame, stamp, previous, next
+
+
 @dataclass(frozen=True)
 class Found:
     frame: VideoFrame
@@ -60,12 +64,14 @@ class Found:
 
 @dataclass
 class _Shown:
-    """The frame a pass resolved a target to."""
+    """The frame a pass resolved a target to; once kept (see _Pass.keep), only what keep made of it."""
 
-    frame: VideoFrame
+    frame: VideoFrame | None
     stamp: int
     previous: VideoFrame | None
     next: VideoFrame | None
+    kept: tuple[Any, ...] = ()  # (keep's value,) once kept, and the frames let go
+    had_next: bool = False  # a frame after it was decoded (next, before it was let go)
 
 
 @dataclass
@@ -80,6 +86,11 @@ class _Pass:
     missing_from: int | None = None  # frames from this timestamp on may be missing (damaged data)
     read: list[int] = field(default_factory=list)  # sorted presentation times of the packets read
     concealed: bool = False  # the decoder hid damage in a frame it gave
+    # Makes what the walk returns of a frame as soon as the frame after it is decoded, so that a
+    # pass over many targets holds those (small pictures, say), not the decoder's frames: each
+    # frame held keeps a picture buffer from the decoder's pool, and a preview of 300 frames would
+    # hold 300 of them.
+    keep: _Keep | None = None
 
     def __post_init__(self) -> None:
         self.shown = [None] * len(self.targets)
@@ -147,10 +158,10 @@ class Video:
         return next(self.walk([offset_ms], budget, keyframe=keyframe))[1]
 
     def walk(
-        self, offsets_ms: Iterable[int], budget: Budget, *, keyframe: bool = False,
+        self, offsets_ms: Iterable[Offset], budget: Budget, *, keyframe: bool = False,
         keep: Callable[[Found], T] = lambda found: found,  # type: ignore[assignment,return-value]
-    ) -> Iterator[tuple[int, T]]:
-        """(offset, keep(frame shown at it)) for each distinct offset, in ascending order; with
+    ) -> Iterator[tuple[Offset, T]]:
+        """(offset, keep(frame shown at it)) for each distinct offset (ms), in ascending order; with
         `keyframe`, the keyframe at or before each. `keep` is called once per distinct frame, as
         soon as the frame is known, so that the walk holds what it returns (a small picture, say)
         rather than the decoder's frames.
@@ -168,7 +179,7 @@ class Video:
             return
         self._find_start(budget)
         targets = [self.timeline.target(offset) for offset in offsets]
-        by_target: dict[int, list[int]] = {}
+        by_target: dict[int, list[Offset]] = {}
         for offset, target in zip(offsets, targets, strict=True):
             by_target.setdefault(target, []).append(offset)
         for group in self._groups(sorted(by_target), budget):
@@ -218,7 +229,7 @@ class Video:
         if self.container.format.name not in SEQUENTIAL_FORMATS:
             seek_to = min(targets[0], _INT64_MAX)
             for step in range(_MAX_STEPS_BACK + 1):
-                seen = self._decode(seek_to, targets, keyframe=keyframe, budget=budget)
+                seen = self._decode(seek_to, targets, keyframe=keyframe, budget=budget, keep=self._keeper(keep))
                 if seen.resolved():
                     found = seen
                     break
@@ -232,12 +243,19 @@ class Video:
                 landed = min(s for s in (seen.first_packet_dts, seen.first_stamp) if s is not None)
                 seek_to = min(landed, seek_to) - 1 - int((2**step - 1) / self.timeline.time_base)
         if found is None:
-            found = self._decode(None, targets, keyframe=keyframe, budget=budget)
+            found = self._decode(None, targets, keyframe=keyframe, budget=budget, keep=self._keeper(keep))
             if not found.resolved() and found.first is not None:
                 found = _first_as_frame(found)
             if not found.resolved():
                 raise _nothing_decodable()
         return self._answers(found, keep)
+
+    def _keeper(self, keep: Callable[[Found], T]) -> _Keep:
+        """`keep` as a pass calls it on a resolved frame (see _Pass.keep)."""
+        def kept(frame: VideoFrame, stamp: int, previous: VideoFrame | None, next: VideoFrame | None) -> T:
+            return keep(Found(frame, self.timeline.seconds(stamp), previous, next))
+
+        return kept
 
     def _answers(self, seen: _Pass, keep: Callable[[Found], T]) -> list[tuple[int, T]]:
         """Each target's frame, kept; a target whose frame the damage may have taken fails."""
@@ -249,11 +267,15 @@ class Video:
             # The data ended before a frame past the target. If a refused packet or data lost to a
             # read error could hold a frame shown at the target, the frame asked for is missing.
             doubtful = seen.missing_from is not None and shown.stamp < target and target >= seen.missing_from
-            if doubtful and shown.next is None and target < end:
+            if doubtful and not (shown.had_next or shown.next is not None) and target < end:
                 raise ProcessingFailed("The video is truncated or corrupt before the requested moment.")
             if kept is None or kept[0] != shown.stamp:
-                found = Found(shown.frame, self.timeline.seconds(shown.stamp), shown.previous, shown.next)
-                kept = (shown.stamp, keep(found))
+                if shown.kept:
+                    kept = (shown.stamp, shown.kept[0])
+                else:
+                    assert shown.frame is not None
+                    found = Found(shown.frame, self.timeline.seconds(shown.stamp), shown.previous, shown.next)
+                    kept = (shown.stamp, keep(found))
             answers.append((target, kept[1]))
         return answers
 
@@ -331,7 +353,8 @@ class Video:
             timed_by_delay=self.timeline.use_dts,
         )
 
-    def _decode(self, seek_to: int | None, targets: list[int], *, keyframe: bool, budget: Budget) -> _Pass:
+    def _decode(self, seek_to: int | None, targets: list[int], *, keyframe: bool, budget: Budget,
+                keep: _Keep | None = None) -> _Pass:
         """Seek to the keyframe at or before `seek_to` (None: from the very first byte, as a plain
         sequential player reads), decode forward and resolve `targets` (none: stop at the first
         frame). With `keyframe`, only keyframes count."""
@@ -345,7 +368,7 @@ class Video:
         # AVI with B-frames is timed by the decode timestamp a frame leaves the decoder with, which
         # depends on its delay: skipping frames would change it, so every frame is decoded there.
         self._skip_nonkey(keyframe and not self.timeline.use_dts)
-        seen = _Pass(targets)
+        seen = _Pass(targets, keep=keep)
         last = targets[-1] if targets else None
         fed_through = last if last is not None and not keyframe and self._exact_durations else None
         # Skipping non-reference frames changes when the others leave the decoder: not where that
@@ -387,6 +410,8 @@ class Video:
             # stands in when none is shown by the first target; deinterlacing an interlaced frame
             # uses the one before it.
             previous = held.frame if held is not None and frame.interlaced_frame else None
+            if held is not None and held.next is not None and seen.shown[0] is not held:
+                _let_go(held, seen)  # resolved, and not the first (which _first_as_frame may need)
             held = _Shown(frame, stamp, previous, None)
             seen.first = None
         if held is not None:
@@ -442,6 +467,8 @@ class Video:
             try:
                 packet = next(packets)
             except StopIteration:
+                if self._ends_before_its_index(last_dts):
+                    seen.doubt(last_dts + 1 if last_dts is not None else _INT64_MIN)
                 break
             except MemoryError:
                 raise OutOfMemory() from None
@@ -480,6 +507,18 @@ class Video:
             if stop_after is not None and packet.dts is not None and packet.dts > stop_after:
                 break
         yield from self._decode_packet(None, seen, budget)
+
+    def _ends_before_its_index(self, last_dts: int | None) -> bool:
+        """Whether the data ended cleanly before a packet an MP4's sample table lists: a file cut
+        on a packet boundary, which the demuxer reports as a plain end. Its table lists every
+        sample by decode time, so a listed sample after the last one read is missing. (Matroska's
+        cues list only keyframes, by presentation time, and other indexes grow as the file is read.)"""
+        if not self.container.format.name.startswith("mov,"):
+            return False
+        entries = self.stream.index_entries
+        if not len(entries):
+            return False
+        return last_dts is None or entries[len(entries) - 1].timestamp > last_dts
 
     def _may_skip(self, packet: av.Packet[Any], seen: _Pass) -> bool:
         """Whether the frame in `packet` cannot be the one shown at any target, so that the decoder
@@ -533,6 +572,15 @@ def _looks_damaged(seen: _Pass, keyframe: bool, frame_threads: bool) -> bool:
         if latest is not None and (shown is None or shown.stamp != latest):
             return True
     return False
+
+
+def _let_go(shown: _Shown, seen: _Pass) -> None:
+    """Keep what the walk returns of a resolved frame, and let its frames go (see _Pass.keep)."""
+    if seen.keep is None or shown.frame is None:
+        return
+    shown.kept = (seen.keep(shown.frame, shown.stamp, shown.previous, shown.next),)
+    shown.had_next = shown.next is not None
+    shown.frame = shown.previous = shown.next = None
 
 
 def _first_as_frame(seen: _Pass) -> _Pass:

@@ -28,8 +28,10 @@ class Result:
     media_type: str
     width: int  # pixels (0 for text)
     height: int
-    times: tuple[Fraction, ...]  # the frames' own times, seconds from the start of the stream: one per tile
+    times: tuple[Fraction, ...]  # the frames' own times, seconds from the start of the stream: one per tile or
+    # preview frame
     tiles: tuple[Tile, ...] = ()  # a sheet's or storyboard's tiles
+    animated: bool = False  # an animation: `times` are its moments' frames
     seconds: dict[str, float] = field(default_factory=dict, compare=False)  # wall time per step: open, decode, encode
 
     @property
@@ -45,7 +47,10 @@ class Result:
     @property
     def described(self) -> tuple[str, str, str]:
         """What the response says of the frames, as (access-log field, header, value): which frame
-        a frame shows (X-Vframe-Time), how many tiles a sheet or storyboard has (X-Vframe-Tiles)."""
+        a frame shows (X-Vframe-Time), how many tiles a sheet or storyboard has (X-Vframe-Tiles),
+        how many frames a preview samples (X-Vframe-Frames)."""
         if self.tiles:
             return "tiles", "X-Vframe-Tiles", str(len(self.tiles))
+        if self.animated:
+            return "frames", "X-Vframe-Frames", str(len(self.times))
         return "frame", "X-Vframe-Time", self.time_header or ""

@@ -108,7 +108,7 @@ def make(video: Video, spec: SampleSpec, settings: Settings, budget: Budget, lin
 
 def plan(video: Video, spec: SampleSpec, settings: Settings, budget: Budget) -> Board:
     """The tiles of `spec` for this video: its samples, their size and the grid."""
-    samples = _samples(spec, _duration_ms(video, budget))
+    samples = _samples(spec, duration_ms(video, budget))
     if len(samples) > settings.max_tiles:
         raise TooLarge(
             f"The storyboard has {len(samples)} tiles, more than this server makes ({settings.max_tiles}): "
@@ -139,7 +139,7 @@ def plan(video: Video, spec: SampleSpec, settings: Settings, budget: Budget) -> 
     return Board(tuple(samples), tile, columns, min(spec.lines or needed, fitting, needed), spec)
 
 
-def _duration_ms(video: Video, budget: Budget) -> Fraction:
+def duration_ms(video: Video, budget: Budget) -> Fraction:
     """The video's length: as its headers declare it, else up to its last frame (inclusive)."""
     declared = video.timeline.duration(video.container, video.stream)
     if declared:
@@ -170,24 +170,28 @@ def _samples(spec: SampleSpec, duration_ms: Fraction) -> list[tuple[int, int]]:
 
 
 def _tile_size(video: Video, spec: SampleSpec, settings: Settings, budget: Budget) -> tuple[int, int]:
-    """Each tile's size: as asked, the missing side following the display aspect of the video's
-    first frame (its size, aspect and rotation are the stream's)."""
-    if spec.tile_width is not None and spec.tile_height is not None:
+    """Each tile's size: as asked (fit/contain: the largest of the display aspect inside it), the
+    missing side following the display aspect of the video's first frame (its size, aspect and
+    rotation are the stream's)."""
+    if spec.tile_width is not None and spec.tile_height is not None and spec.fit != "contain":
         return spec.tile_width, spec.tile_height
     first = video.find(0, budget)
-    geometry = picture.plan(first.frame, video.sample_aspect, (spec.tile_width, spec.tile_height), spec.rotate,
-                            settings)
-    return geometry.output
+    size, _ = picture.canvas(first.frame, video.sample_aspect, (spec.tile_width, spec.tile_height), spec.rotate,
+                             settings, spec.fit)
+    return size
 
 
 def _tiles(video: Video, board: Board, indices: range, settings: Settings,
            budget: Budget) -> Iterator[tuple[int, Fraction, Image.Image]]:
-    """(index, frame time, picture) of each tile in `indices`, from one walk."""
+    """(index, frame time, picture) of each tile in `indices`, from one walk; a contained tile is
+    padded to the first frame's contained size (see picture.canvas)."""
     spec = board.spec
+    mode = "pad" if spec.fit == "contain" else spec.fit
 
     def render(found: Found) -> tuple[Fraction, Image.Image]:
-        geometry = picture.plan(found.frame, video.sample_aspect, board.tile, spec.rotate, settings)
-        return found.time, picture.render(found.frame, geometry, previous=found.previous, next=found.next)
+        geometry = picture.plan(found.frame, video.sample_aspect, board.tile, spec.rotate, settings, mode)
+        return found.time, picture.render(found.frame, geometry, previous=found.previous, next=found.next,
+                                          background=spec.background, alpha=spec.output.alpha)
 
     by_offset = {}
     offsets = [board.samples[index][0] for index in indices]

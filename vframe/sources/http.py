@@ -99,8 +99,8 @@ class HttpObject:
         return response.content
 
     def _get(self, headers: dict[str, str]) -> httpx.Response:
-        url, extra = _pinned(self.url, self.address)
-        return client(self.timeout).get(url, headers={**headers, **extra}, extensions=_sni(self.url, self.address))
+        url, extra = pinned(self.url, self.address)
+        return client(self.timeout).get(url, headers={**headers, **extra}, extensions=sni(self.url, self.address))
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,12 @@ class HttpOrigin:
 
 def find_object(url: str, timeout: float, reading: Reading, address: str | None = None) -> HttpObject:
     """The object at `url`: HEAD, or a one-byte ranged GET where the origin refuses HEAD."""
-    pinned, extra = _pinned(url, address)
-    sni = _sni(url, address)
+    target, extra = pinned(url, address)
+    tls = sni(url, address)
     http = client(timeout)
-    response = _with_retries(lambda: http.head(pinned, headers=extra, extensions=sni))
+    response = _with_retries(lambda: http.head(target, headers=extra, extensions=tls))
     if response.status_code in (405, 501):
-        response = _with_retries(lambda: http.get(pinned, headers={"Range": "bytes=0-0", **extra}, extensions=sni))
+        response = _with_retries(lambda: http.get(target, headers={"Range": "bytes=0-0", **extra}, extensions=tls))
         _check_status(response, expected=206)
         size = _total_from_content_range(response.headers.get("content-range", ""))
     else:
@@ -159,6 +159,15 @@ def public_object(url: str, settings: Settings) -> HttpObject:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SourceNotFound("No such video: the URL is not an http(s) URL.")
+    address = public_address(url, settings)
+    return find_object(url, settings.origin_timeout_seconds, reading_of(settings), address=address)
+
+
+def public_address(url: str, settings: Settings) -> str:
+    """The address to connect to for `url` (an http(s) URL): its host must resolve to public
+    addresses only, unless allow_private_urls; Forbidden (403) naming the address otherwise."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)}
@@ -171,7 +180,7 @@ def public_object(url: str, settings: Settings) -> HttpObject:
                 f"vframe does not fetch from local or private addresses ({_naming(parts.hostname, refused[0])}); "
                 "pass --allow-private-urls or set VFRAME_ALLOW_PRIVATE_URLS=1 to allow it."
             )
-    return find_object(url, settings.origin_timeout_seconds, reading_of(settings), address=sorted(addresses)[0])
+    return sorted(addresses)[0]
 
 
 def _naming(host: str, address: str) -> str:
@@ -185,7 +194,7 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str]]:
+def pinned(url: str, address: str | None) -> tuple[str, dict[str, str]]:
     """`url` with its host replaced by `address` and the Host header kept, so that DNS is not asked
     again between the check and the connection."""
     if address is None:
@@ -196,7 +205,7 @@ def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(netloc=netloc)), {"Host": parts.netloc.rpartition("@")[2]}
 
 
-def _sni(url: str, address: str | None) -> dict[str, str]:
+def sni(url: str, address: str | None) -> dict[str, str]:
     """TLS still names (and verifies) the original host when connecting to a pinned address."""
     parts = urlsplit(url)
     return {"sni_hostname": parts.hostname or ""} if address is not None and parts.scheme == "https" else {}
@@ -257,4 +266,4 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
-__all__ = ["HttpObject", "HttpOrigin", "find_object", "public_object"]
+__all__ = ["HttpObject", "HttpOrigin", "find_object", "pinned", "public_address", "public_object"]

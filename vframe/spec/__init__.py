@@ -1,5 +1,6 @@
-"""The spec grammars, one module each (frame: `vframe/...`, sample: `vsample/...`), and the
-dispatch on the prefix. `parse(text)` gives a frozen spec whose `str()` is the canonical text."""
+"""The spec grammars, one module each (frame: `vframe/...`, sample: `vsample/...`, preview:
+`vpreview/...`), and the dispatch on the prefix. `parse(text)` gives a frozen spec whose `str()`
+is the canonical text."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from ..errors import InvalidSpec
 from ..settings import DEFAULT, Settings
 from .frame import FORMATS, KEYS, MAX_OFFSET_MS, MODES, ROTATIONS, FrameSpec, parse_frame
 from .grammar import quoted
+from .preview import PreviewSpec, parse_preview
 from .sample import SampleSpec, parse_sample
 
-Spec = FrameSpec | SampleSpec
-GRAMMARS: dict[str, Callable[[str, Settings], Spec]] = {"vframe": parse_frame, "vsample": parse_sample}
+Spec = FrameSpec | SampleSpec | PreviewSpec
+GRAMMARS: dict[str, Callable[[str, Settings], Spec]] = {
+    "vframe": parse_frame, "vsample": parse_sample, "vpreview": parse_preview,
+}
 
 
 def parse(text: str, settings: Settings = DEFAULT) -> Spec:
@@ -26,4 +30,5 @@ def parse(text: str, settings: Settings = DEFAULT) -> Spec:
     return grammar(text, settings)
 
 
-__all__ = ["FORMATS", "KEYS", "MAX_OFFSET_MS", "MODES", "ROTATIONS", "FrameSpec", "SampleSpec", "Spec", "parse"]
+__all__ = ["FORMATS", "KEYS", "MAX_OFFSET_MS", "MODES", "ROTATIONS", "FrameSpec", "PreviewSpec", "SampleSpec", "Spec",
+           "parse"]

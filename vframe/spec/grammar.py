@@ -11,6 +11,9 @@ from ..errors import InvalidSpec
 MAX_SECONDS_MS = 999_999_999_999
 _SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")  # up to 999999999 s, about 31 years
 _WHOLE = re.compile(r"[0-9]{1,6}")
+_COLOR = re.compile(r"[0-9A-Fa-f]{6}")
+FITS = ("stretch", "contain", "cover", "pad")
+BLACK = "000000"
 
 
 def split(text: str, prefix: str, keys: tuple[str, ...], example: str) -> tuple[str, dict[str, str]]:
@@ -62,6 +65,28 @@ def choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise InvalidSpec(f"The {key} {quoted(value)} must be one of {', '.join(choices)}.")
     return value
+
+
+def color(value: str) -> str:
+    """Six hex digits, RRGGBB, in lower case."""
+    if not _COLOR.fullmatch(value):
+        raise InvalidSpec(f"The color {quoted(value)} must be six hex digits, RRGGBB, such as 000000 or ffffff.")
+    return value.lower()
+
+
+def rgb(hex_color: str) -> tuple[int, int, int]:
+    return (int(hex_color[0:2], 16), int(hex_color[2:4], 16), int(hex_color[4:6], 16))
+
+
+def fit_and_color(values: dict[str, str], both_sides: bool) -> tuple[str, str]:
+    """`/fit/<Fit>` and its pad colour `/color/<RRGGBB>` (API.md): the colour only with fit/pad.
+    With only one side or none given, fit changes nothing, so both are their defaults: the
+    canonical spec then names neither, and keys the same bytes once."""
+    fit = choice("fit", values.get("fit", "stretch"), FITS)
+    hex_color = color(values.get("color", BLACK))
+    if "color" in values and fit != "pad":
+        raise InvalidSpec("The color is the background of /fit/pad: give /fit/pad with it, or leave it out.")
+    return (fit, hex_color) if both_sides else ("stretch", BLACK)
 
 
 def quoted(text: str) -> str:

@@ -1,6 +1,6 @@
 """Many frames: `vsample/<Format>[/ss/<s>][/t/<s>][/interval/<s> | /frames/<N>][/s/<W>x<H>]
 [/columns/<N>][/lines/<N>][/padding/<px>][/margin/<px>][/color/<RRGGBB>][/rotate/<Deg>]
-[/mode/<Mode>][/page/<N>][/sheet/<Format>]` (API.md, "Sprite sheets and storyboards"), parsed
+[/mode/<Mode>][/page/<N>][/sheet/<Format>][/fit/<Fit>]` (API.md, "Sprite sheets and storyboards"), parsed
 into a frozen SampleSpec whose `str()` is the canonical spec. Which tiles a video gets, and where
 they go on the sheets, is the product's (vframe/products/sample.py): it needs the video's length
 and aspect."""
@@ -15,11 +15,11 @@ from .. import formats
 from ..errors import InvalidSpec, TooLarge, Unsupported
 from ..settings import Settings
 from .frame import MODES, ROTATIONS
-from .grammar import choice, milliseconds, quoted, seconds_text, split, whole
+from .grammar import BLACK, FITS, choice, color, milliseconds, quoted, rgb, seconds_text, split, whole
 
 PREFIX = "vsample"
 KEYS = ("ss", "t", "interval", "frames", "s", "columns", "lines", "padding", "margin", "color", "rotate", "mode",
-        "page", "sheet")
+        "page", "sheet", "fit")
 DEFAULT_INTERVAL_MS = 5000
 MIN_INTERVAL_MS = 100
 DEFAULT_TILE_WIDTH = 160
@@ -29,7 +29,6 @@ MAX_LINES = 10_000
 MAX_GAP = 256  # padding and margin, pixels
 MAX_PAGE = 99_999
 _SIZE = re.compile(r"([0-9]{1,6})?x([0-9]{1,6})?")
-_COLOR = re.compile(r"[0-9A-Fa-f]{6}")
 FORMATS = {**formats.IMAGE_WORDS, **{name: name for name in formats.STORYBOARDS}}
 
 
@@ -54,6 +53,7 @@ class SampleSpec:
     mode: str = "exact"
     page: int = 0
     sheet: str = "jpg"  # the sheets' format, for vtt and json
+    fit: str = "stretch"  # how a WxH tile is filled; stretch unless both sides are given
 
     @property
     def output(self) -> formats.Format:
@@ -69,7 +69,7 @@ class SampleSpec:
 
     @property
     def background(self) -> tuple[int, int, int]:
-        return (int(self.color[0:2], 16), int(self.color[2:4], 16), int(self.color[4:6], 16))
+        return rgb(self.color)
 
     def sheet_spec(self, page: int) -> SampleSpec:
         """The spec of one of this storyboard's sheets."""
@@ -94,8 +94,9 @@ class SampleSpec:
             parts += ["s", f"{self.tile_width or ''}x{self.tile_height or ''}"]
         for key, value, default in (("columns", self.columns, DEFAULT_COLUMNS), ("lines", self.lines, None),
                                     ("padding", self.padding, 0), ("margin", self.margin, 0),
-                                    ("color", self.color, "000000"), ("rotate", self.rotate, "auto"),
-                                    ("mode", self.mode, "exact"), ("page", self.page, 0), ("sheet", self.sheet, "jpg")):
+                                    ("color", self.color, BLACK), ("rotate", self.rotate, "auto"),
+                                    ("mode", self.mode, "exact"), ("page", self.page, 0), ("sheet", self.sheet, "jpg"),
+                                    ("fit", self.fit, "stretch")):
             if value != default:
                 parts += [key, str(value)]
         return "/".join(parts)
@@ -133,9 +134,7 @@ def parse_sample(text: str, settings: Settings) -> SampleSpec:
         sheet = sheet_format.name
     if "page" in values and name in formats.STORYBOARDS:
         raise InvalidSpec("The key 'page' names one sheet: a vtt or json storyboard lists every page.")
-    color = values.get("color", "000000")
-    if not _COLOR.fullmatch(color):
-        raise InvalidSpec(f"The color {quoted(color)} must be six hex digits, RRGGBB, such as 000000 or ffffff.")
+    fit = choice("fit", values.get("fit", "stretch"), FITS)
     return SampleSpec(
         format=name,
         ss_ms=milliseconds("ss", values["ss"]) if "ss" in values else 0,
@@ -148,11 +147,12 @@ def parse_sample(text: str, settings: Settings) -> SampleSpec:
         lines=whole("lines", values.get("lines"), 1, MAX_LINES, "lines"),
         padding=_whole("padding", values, 0, MAX_GAP, 0, "pixels"),
         margin=_whole("margin", values, 0, MAX_GAP, 0, "pixels"),
-        color=color.lower(),
+        color=color(values.get("color", BLACK)),
         rotate=choice("rotate", values.get("rotate", "auto"), ROTATIONS),
         mode=choice("mode", values.get("mode", "exact"), MODES),
         page=_whole("page", values, 0, MAX_PAGE, 0, "pages"),
         sheet=sheet,
+        fit=fit if width is not None and height is not None else "stretch",  # else it changes nothing
     )
 
 

@@ -1,0 +1,229 @@
+"""A real browser for the page's tests: Debian's chromium, driven through Debian's chromedriver by
+Selenium (the driver and the browser come from the same Debian source, so their versions match;
+nothing is downloaded, and selenium-manager is never asked for a driver: its path is given).
+
+One browser serves a whole test module. chromedriver is started in a session of its own
+(start_new_session), and chromium is its child, in its process group: teardown quits the driver,
+then SIGKILLs that whole group and any process left in its session, whatever happened before
+(a test that failed, a timeout). A browser left behind once spun in the kernel and took a
+machine's load to 300. Page loads and scripts time out in seconds; waits have short deadlines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .live import processes
+
+# The probe's flags (no background connections: this machine refuses them, many at a time), no
+# zygote (the renderers are the browser's own children, in its group and session), no crash
+# reporter, a fixed window and scale so that screenshots measure in CSS pixels. Not
+# --single-process: Chromium does not support it, and under the suite's load its renderer
+# stopped answering chromedriver for 30 s at a time (a click, a navigation).
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-zygote", "--disable-dev-shm-usage", "--disable-crash-reporter",
+    "--disable-breakpad", "--mute-audio", "--window-size=1280,1000", "--force-device-scale-factor=1",
+)
+PAGE_LOAD_SECONDS = 30  # a navigation on a machine whose two cores the rest of the suite keeps busy
+SCRIPT_SECONDS = 10
+QUIT_SECONDS = 10
+
+T = TypeVar("T")
+
+
+def missing() -> str | None:
+    """Why no browser can run here, or None."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    for binary, package in (("chromium", "chromium"), ("chromedriver", "chromium-driver")):
+        if shutil.which(binary) is None:
+            return f"{binary} is not installed (Debian's {package}; `make test` installs it as root)"
+    return None
+
+
+def _session_members(session: int) -> list[int]:
+    """Every process whose session id is `session`."""
+    return [pid for pid, fields in processes() if int(fields[3]) == session]
+
+
+def _naming(text: str) -> list[int]:
+    """Every process whose command line holds `text` (a profile folder of ours: unique)."""
+    needle = text.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def kill_session(leader: int, profile: str = "") -> None:
+    """SIGKILL the process group `leader` leads, anything else left in its session and, when
+    `profile` is given, any process naming that profile folder (chromium's crash handler starts
+    a session of its own)."""
+    try:
+        os.killpg(leader, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in _session_members(leader) + (_naming(profile) if profile else []):
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+# A watchdog in a session of its own: when the test process ends in any way (even os._exit, as
+# pytest-timeout's thread method does, with no teardown), its end of the pipe closes and the
+# watchdog kills the browser's process group and session.
+_WATCHDOG = """
+import sys
+sys.stdin.buffer.read()
+from vframe_testkit.browser import kill_session
+kill_session(int(sys.argv[1]), sys.argv[2])
+"""
+
+
+def _watch(leader: int, profile: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(leader), profile], stdin=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _stop(watchdog: subprocess.Popen[bytes]) -> None:
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    try:
+        watchdog.wait(10)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
+
+
+STARTS = 2  # a browser that dies while starting on a loaded machine is started once more
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A Selenium WebDriver on headless chromium, killed with all its processes when the block ends."""
+    from selenium.common.exceptions import WebDriverException
+
+    for attempt in range(STARTS):
+        try:
+            started = _start()
+        except WebDriverException as error:
+            if attempt == STARTS - 1:
+                raise
+            print(f"chromium did not start ({error.msg}); once more")
+            continue
+        with started as driver:
+            yield driver
+        return
+
+
+def _start() -> Any:
+    """A started browser, as a context manager that ends it: raises (with everything it started
+    killed) when it does not start."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="vframe-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    # A navigation returns at DOMContentLoaded: the tests wait for what they need themselves
+    # (the page's own ready mark, each image), not for every image and video of the page.
+    options.page_load_strategy = "eager"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    log_path = Path(profile + ".chromedriver.log")
+    service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver", log_output=str(log_path),
+                      popen_kw={"start_new_session": True})
+    ending = _Ending(service, profile, log_path)
+    try:
+        ending.driver = webdriver.Chrome(service=service, options=options)
+        ending.watchdog = _watch(service.process.pid, profile)
+        ending.driver.set_page_load_timeout(PAGE_LOAD_SECONDS)
+        ending.driver.set_script_timeout(SCRIPT_SECONDS)
+    except BaseException:
+        print(log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no chromedriver log)")
+        ending.end()
+        raise
+    return ending
+
+
+class _Ending:
+    """The browser of one start, and the one way to end it: quit, then SIGKILL its whole group and
+    session, stop the watchdog, remove the profile."""
+
+    def __init__(self, service: Any, profile: str, log_path: Path) -> None:
+        self.service, self.profile, self.log_path = service, profile, log_path
+        self.driver: Any = None
+        self.watchdog: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Any:
+        return self.driver
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
+
+    def end(self) -> None:
+        if self.driver is not None:
+            quitting = threading.Thread(target=self.driver.quit, daemon=True)
+            quitting.start()
+            quitting.join(QUIT_SECONDS)
+        process = getattr(self.service, "process", None)
+        if process is not None:
+            kill_session(process.pid, self.profile)
+            try:
+                process.wait(5)
+            except Exception:  # noqa: BLE001 (killed already: nothing more to do)
+                pass
+        if self.watchdog is not None:
+            _stop(self.watchdog)
+        shutil.rmtree(self.profile, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+
+def navigate(driver: Any, url: str) -> None:
+    """`driver.get(url)`, tried once more when the renderer missed the navigation's message (it
+    happens under load; the browser itself is fine and the second navigation goes through)."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        driver.get(url)
+    except TimeoutException as error:
+        print(f"navigating to {url} timed out ({error.msg.splitlines()[0]}); once more")
+        driver.get(url)
+
+
+def wait_for(condition: Callable[[], T | None], seconds: float = 10, what: str = "the page") -> T:
+    """The first true value of `condition()`, tried every 50 ms for at most `seconds`."""
+    end = time.monotonic() + seconds
+    last_error: Exception | None = None
+    while time.monotonic() < end:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 (an element not there yet: try again)
+            last_error = error
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s" + (f" (last: {last_error})" if last_error else ""))
