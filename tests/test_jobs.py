@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +31,7 @@ from vframe.pipeline import grab, sample
 from vframe.signing import sign
 from vframe_testkit import synth
 from vframe_testkit.jobs import ACCESS_KEY, BUCKET, SECRET_KEY, Qiniu, Receiver, b64, notify_receiver, saveas, serve
-from vframe_testkit.live import ROOT
+from vframe_testkit.live import ROOT, children, command_line, wait_for
 from vframe_testkit.origin import serve_origin
 from vframe_testkit.s3server import S3Server, s3_fixture  # noqa: F401  (the session fixture `s3`)
 
@@ -170,7 +175,10 @@ def test_a_notification_that_cannot_be_delivered_is_code_4(folder_place: Place) 
     with notify_receiver() as refusing:
         refusing.status = 500
         client = Qiniu(folder_place.url)
-        status = client.wait(client.submit(VIDEO, [POSTER + saveas("out/unnotified.jpg")], notify_url=refusing.url))
+        job_id = client.submit(VIDEO, [POSTER + saveas("out/unnotified.jpg")], notify_url=refusing.url)
+        assert client.wait(job_id)["code"] in (0, 4)  # 0 while the notification is tried, then 4
+        wait_for(lambda: client.status(job_id)["code"] == 4, "code 4")
+    status = client.status(job_id)
     assert status["code"] == 4 and status["desc"] == "Callback failed", status
     assert status["items"][0]["code"] == 0 and folder_place.read("out/unnotified.jpg") is not None
 
@@ -305,12 +313,14 @@ def test_qiniu_mac_tokens_and_their_expiry(strict: tuple[str, Path]) -> None:
 def test_a_symlink_out_of_the_source_fails_the_item_and_writes_nothing(strict: tuple[str, Path]) -> None:
     url, parent = strict
     client = Qiniu(url)
-    status = client.wait(client.submit("v.mp4", [POSTER + saveas("link/x.jpg"), POSTER + saveas("out/fine.jpg")]))
+    fops = [POSTER + saveas("link/x.jpg"), POSTER + saveas("link/deep/er/x.jpg"), POSTER + saveas("out/fine.jpg")]
+    status = client.wait(client.submit("v.mp4", fops))
     assert status["code"] == 3, status
-    bad, good = status["items"]
-    assert bad["code"] == 3 and "outside the source" in bad["error"] and "key" not in bad
+    *bad, good = status["items"]
+    for item in bad:
+        assert item["code"] == 3 and "outside the source" in item["error"] and "key" not in item, item
     assert good["code"] == 0
-    assert list((parent / "outside").iterdir()) == []
+    assert list((parent / "outside").iterdir()) == []  # not even the folders deep/er
 
 
 def test_status_is_kept_for_the_retention_then_612(root: Path, tmp_path: Path) -> None:
@@ -331,3 +341,142 @@ def test_without_signing_keys_pfop_is_403(root: Path, tmp_path: Path) -> None:
         assert code == 403 and "no signing keys" in body["error"].lower()
         assert not (tmp_path / "jobs.db").exists()
     assert qiniu.__version__
+
+
+# -- what a job server must survive ------------------------------------------------------------
+
+
+def test_a_receiver_asking_prefop_sees_the_code_it_was_sent(folder_place: Place) -> None:
+    """The final code is saved before the notification is sent: a receiver that asks prefop while
+    it is being notified sees the same code."""
+    client = Qiniu(folder_place.url)
+    with notify_receiver() as asking:
+        asking.ask = lambda body: (body["code"], client.status(body["id"])["code"])
+        job_id = client.submit(VIDEO, [POSTER + saveas("out/asked.jpg")], notify_url=asking.url)
+        assert client.wait(job_id)["code"] == 0
+        wait_notified(asking, job_id)
+    assert asking.asked == [(0, 0)], asking.asked
+
+
+def test_a_receiver_that_never_finishes_its_answer_is_given_up_on(root: Path, tmp_path: Path) -> None:
+    """A notify receiver that drips its status line a byte at a time holds no consumer: each try
+    ends within VFRAME_ORIGIN_TIMEOUT_SECONDS, and the job ends with code 4."""
+    env = {"VFRAME_STATE_DIR": str(tmp_path), "VFRAME_ORIGIN_TIMEOUT_SECONDS": "1", "VFRAME_NOTIFY_RETRIES": "1"}
+    with notify_receiver() as dripping, serve(root, "--workers", "1", env=env) as server:
+        dripping.drip = True
+        client = Qiniu(server.url)
+        job_id = client.submit(VIDEO, [POSTER + saveas(f"out/drip-{os.urandom(3).hex()}.jpg")],
+                               notify_url=dripping.url)
+        # a drip lasts 120 s: without the bound on each try, no code 4 within the wait
+        wait_for(lambda: client.status(job_id)["code"] == 4, "code 4", timeout=30)
+        assert client.status(job_id)["items"][0]["code"] == 0
+        assert len(dripping.of(job_id)) == 2  # the try and its one retry
+        later = client.wait(client.submit(VIDEO, [POSTER + saveas(f"out/after-{os.urandom(3).hex()}.jpg")]))
+        assert later["code"] == 0, later
+
+
+def test_a_full_decode_pool_costs_a_job_no_retry(root: Path, tmp_path: Path) -> None:
+    """HTTP load that fills the decode pool (its 429) makes a job's command wait, not fail: with the
+    one worker stopped and the queue full for longer than every retry's backoff, the job waits and
+    then ends with code 0."""
+    env = {"VFRAME_STATE_DIR": str(tmp_path), "VFRAME_JOB_RETRIES": "1"}
+    with serve(root, "--workers", "1", "--queue-size", "1", env=env) as server:
+        workers = [pid for pid in children(server.popen.pid) if b"spawn_main" in command_line(pid)]
+        assert len(workers) == 1
+        deadline = int(time.time()) + 600
+        urls = [sign(f"{server.url}/{VIDEO}?vframe/png/offset/{offset}", ACCESS_KEY, SECRET_KEY, deadline)
+                for offset in ("0.3", "0.7")]
+        os.kill(workers[0], signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                held = [pool.submit(httpx.get, url, timeout=60) for url in urls]
+                wait_for(lambda: health(server)["busy"] == 1 and health(server)["queued"] == 1, "the pool full")
+                job_id = Qiniu(server.url).submit(VIDEO, [POSTER + saveas(f"out/busy-{os.urandom(3).hex()}.jpg")])
+                wait_for(lambda: busy_waits(server) >= 3, "the job waiting for a worker")  # past 1 retry's 0.2 s
+                assert Qiniu(server.url).status(job_id)["code"] == 2
+                os.kill(workers[0], signal.SIGCONT)
+                assert all(future.result().status_code == 200 for future in held)
+        finally:
+            os.kill(workers[0], signal.SIGCONT)
+        status = Qiniu(server.url).wait(job_id)
+        assert status["code"] == 0, status
+        assert metric(server, "vframe_job_retries_total") == 0
+
+
+def health(server: Any) -> dict[str, Any]:
+    return dict(httpx.get(f"{server.url}/-/healthz", timeout=10).json())
+
+
+def metric(server: Any, name: str) -> float:
+    for line in httpx.get(f"{server.url}/-/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def busy_waits(server: Any) -> float:
+    return metric(server, "vframe_job_busy_waits_total")
+
+
+def test_an_origin_without_vframe_output_serves_and_refuses_jobs(root: Path, tmp_path: Path) -> None:
+    """Signing keys on an HTTP origin with nowhere to write: the server starts and serves signed
+    frames, /pfop/ is 403 saying what is missing, and nothing is written where it was started."""
+    with serve_origin(root) as origin:
+        flags = ("--root", "", "--origin", f"{origin.url}/", "--workers", "1")
+        with serve(root, *flags, cwd=tmp_path) as server:
+            frame = httpx.get(sign(f"{server.url}/{VIDEO}?{POSTER}", ACCESS_KEY, SECRET_KEY, int(time.time()) + 60))
+            assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+            code, body = Qiniu(server.url).submit_answer(VIDEO, [POSTER])
+            assert code == 403 and "VFRAME_OUTPUT" in body["error"], body
+            assert "jobs are off" in server.log()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_embedded_queue_file_is_made_by_the_first_job(root: Path, tmp_path: Path) -> None:
+    with serve(root, "--workers", "1", env={"VFRAME_STATE_DIR": str(tmp_path / "state")}) as server:
+        client = Qiniu(server.url)
+        assert client.fop().get_status("no-such-job")[1].status_code == 612
+        assert httpx.get(f"{server.url}/-/metrics", timeout=10).status_code == 200
+        assert not (tmp_path / "state").exists()
+        job_id = client.submit(VIDEO, [POSTER + saveas("out/first.jpg")])
+        assert client.wait(job_id)["code"] == 0
+        assert (tmp_path / "state" / "jobs.db").is_file()
+        # the record is kept, and the index of unfinished jobs (what each sweep reads) is empty again
+        with closing(sqlite3.connect(tmp_path / "state" / "jobs.db")) as db:
+            spaces = dict(db.execute("select queue, count(*) from kv group by queue").fetchall())
+            assert db.execute("select key from kv where queue = 'vframe'").fetchall() == [(f"vframe.job.{job_id}",)]
+        assert spaces.get("vframe_open", 0) == 0, spaces
+
+
+def test_a_queue_that_does_not_answer_is_503_and_the_server_goes_on(root: Path, tmp_path: Path) -> None:
+    """VFRAME_QUEUE on a port where nothing listens: the server starts, serves frames and metrics
+    (the depth gauge never waits on the queue), and /pfop/ and prefop are 503."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    env = {"VFRAME_QUEUE": f"redis://127.0.0.1:{port}/0", "VFRAME_QUEUE_TIMEOUT_SECONDS": "1"}
+    with serve(root, "--workers", "1", env=env) as server:
+        assert httpx.get(f"{server.url}/-/metrics", timeout=10).status_code == 200
+        code, body = Qiniu(server.url).submit_answer(VIDEO, [POSTER])
+        assert code == 503 and "job queue" in body["error"], body
+        ret, info = Qiniu(server.url).fop().get_status("some-job")
+        assert info.status_code == 503
+        frame = httpx.get(sign(f"{server.url}/{VIDEO}?{POSTER}", ACCESS_KEY, SECRET_KEY, int(time.time()) + 60))
+        assert frame.status_code == 200
+
+
+def test_forms_that_are_not_forms_or_too_large(strict: tuple[str, Path]) -> None:
+    url, parent = strict
+    before = files(parent)
+    client = Qiniu(url)
+    # A QBox token over a body-less request: any body sent with another content type would be unsigned.
+    token = client.auth.token_of_request(f"{url}/pfop/")
+    body = json.dumps({"bucket": BUCKET, "key": "v.mp4", "fops": POSTER + saveas("out/unsigned.jpg")})
+    answer = httpx.post(f"{url}/pfop/", content=body, timeout=30,
+                        headers={"Authorization": f"QBox {token}", "Content-Type": "application/json"})
+    assert answer.status_code == 415 and "form" in answer.json()["error"], answer.text
+    assert_refused(client.submit_answer("v.mp4", [POSTER] * 21), 413, "at most 20")
+    assert_refused(client.submit_answer("v.mp4", [POSTER + "/w/80" * 12000]), 413, "larger than")
+    assert_refused(client.submit_answer("v.mp4", [POSTER], notify_url="http://no-such-host.invalid/n"), 400,
+                   "could not be resolved")
+    assert files(parent) == before

@@ -20,6 +20,7 @@ from .errors import (
     JobNotFound,
     MethodNotAllowed,
     ProcessingFailed,
+    QueueUnavailable,
     SourceNotFound,
     TooLarge,
     Unsupported,
@@ -38,8 +39,7 @@ ENGINE_VERSION = "3"  # bump whenever the same spec on the same bytes may give d
 
 __all__ = [
     "Busy", "DecoderNotAllowed", "ENGINE_VERSION", "Forbidden", "FrameSpec", "InvalidSpec", "JobNotFound",
-    "MethodNotAllowed", "PreviewSpec", "ProcessingFailed", "Result", "SampleSpec", "Settings", "SourceNotFound",
-    "Tile", "TooLarge",
-    "Unsupported", "UpstreamFailed", "UpstreamTimeout", "VframeError", "__version__", "grab", "parse", "probe",
-    "sample",
+    "MethodNotAllowed", "PreviewSpec", "ProcessingFailed", "QueueUnavailable", "Result", "SampleSpec", "Settings",
+    "SourceNotFound", "Tile", "TooLarge", "Unsupported", "UpstreamFailed", "UpstreamTimeout", "VframeError",
+    "__version__", "grab", "parse", "probe", "sample",
 ]

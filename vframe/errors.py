@@ -125,6 +125,14 @@ class JobNotFound(VframeError):
     default_message = "No job has this id: it was never submitted here, or its status has expired."
 
 
+class QueueUnavailable(VframeError):
+    """The job queue's storage (Redis, or the embedded SQLite file) failed or did not answer in time."""
+
+    status = 503
+    exit_code = 15
+    default_message = "The job queue is not answering; try again shortly."
+
+
 class FrontRefusal(VframeError):
     """What the HTTP front (front.py) answers by itself, before any route, to a request it cannot or
     will not read; the service only, never a CLI exit. Each kind has its own status; a malformed

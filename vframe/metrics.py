@@ -62,6 +62,10 @@ class Metrics:
         )
         self.job_retries = Counter("vframe_job_retries", "Commands of jobs tried again after a failure.",
                                    registry=registry)
+        self.job_busy_waits = Counter(
+            "vframe_job_busy_waits", "Times a job's command waited for the decode workers (full: 429), no retry spent.",
+            registry=registry,
+        )
         self._requests_by_status: dict[int, Counter] = {}
 
     def count_request(self, status: int, seconds: float) -> None:

@@ -37,7 +37,7 @@ from starlette.types import Receive, Scope, Send
 from . import ENGINE_VERSION, front
 from .cache import Key, ResultCache
 from .errors import Forbidden, JobNotFound, MethodNotAllowed, SourceNotFound, UpstreamTimeout, VframeError
-from .jobs import JOB_PATHS, NO_KEYS, jobs_of
+from .jobs import JOB_PATHS, Jobs, jobs_of
 from .limits import check_source_size
 from .memo import Memo
 from .metrics import CONTENT_TYPE, Metrics
@@ -107,7 +107,11 @@ class Service:
         self.metrics.gauge("vframe_queue_depth", "Frames waiting for a worker.", lambda: self._pool_status("queued"))
         self.metrics.gauge("vframe_workers_ready", "Decode workers alive.", lambda: self._pool_status("workers_ready"))
         self.metrics.gauge("vframe_decodes_in_progress", "Frames being made now.", lambda: self._pool_status("busy"))
-        self.jobs = jobs_of(self)
+        jobs = jobs_of(self)
+        self.jobs: Jobs | None = jobs if isinstance(jobs, Jobs) else None
+        self.jobs_off = jobs if isinstance(jobs, str) else ""  # why there are none: what /pfop/ answers
+        if self.jobs is None and settings.signing_keys.strip():
+            log.warning("jobs are off: %s", self.jobs_off)
 
     def _pool_status(self, name: str) -> float:
         return float(self.pool.status()[name]) if self.pool is not None else 0.0
@@ -158,7 +162,7 @@ class Service:
         path = _decoded_path(scope)
         if path in JOB_PATHS:
             if self.jobs is None:
-                raise Forbidden(NO_KEYS)
+                raise Forbidden(self.jobs_off)
             return await self.jobs.api.answer(request, path, scope["vframe.reqid"])
         if request.method not in METHODS:
             raise MethodNotAllowed()

@@ -119,6 +119,9 @@ class Settings:
         "the job queue: empty for the embedded one (a SQLite file in VFRAME_STATE_DIR), or redis://HOST:PORT/DB "
         "shared by every `vframe serve` and `vframe worker`"
     ))
+    queue_timeout_seconds: float = field(default=10.0, metadata=_doc(
+        "seconds one call to the Redis queue may take (connecting included) before it fails"
+    ))
     state_dir: str = field(default=".vframe-state", metadata=_doc("folder of the embedded job queue's file"))
     job_workers: int = field(default=2, metadata=_doc(
         "jobs one `vframe serve` or `vframe worker` runs at a time; 0 in serve: it only takes jobs in"
@@ -130,6 +133,8 @@ class Settings:
     job_lease_seconds: float = field(default=30.0, metadata=_doc(
         "a running job's lease, renewed while it runs: a job whose lease lapsed (its consumer died) is run again"
     ))
+    job_max_commands: int = field(default=20, metadata=_doc("commands one pfop job may have (413 past it)"))
+    job_max_form_bytes: int = field(default=65536, metadata=_doc("bytes of a pfop form (413 past it)"))
     job_retention: int = field(default=864000, metadata=_doc("seconds a job's status is kept (Qiniu: 10 days)"))
     bucket: str = field(default="vframe", metadata=_doc(
         "the bucket name pfop's `bucket` and saveas give for a folder or origin (S3: its own bucket)"

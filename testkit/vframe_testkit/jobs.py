@@ -5,6 +5,7 @@ the official Qiniu SDK pointed at a live server, and a notify receiver on 127.0.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -95,12 +96,12 @@ def _environ(env: dict[str, str]) -> dict[str, str]:
 
 @contextmanager
 def vframe(command: str, *flags: str, env: dict[str, str] | None = None, ready: str = r"on (http://\S+?)/?$",
-           timeout: float = 60) -> Iterator[Process]:
+           timeout: float = 60, cwd: Path = ROOT) -> Iterator[Process]:
     """`vframe COMMAND FLAGS...` with the jobs' signing key (plus `env`), until the block ends;
     killed by process group, however the block ends."""
     log_file = tempfile.NamedTemporaryFile(prefix=f"vframe-{command}-", suffix=".log", delete=False)
     log_path = Path(log_file.name)
-    popen = subprocess.Popen([sys.executable, "-m", "vframe", command, *flags], cwd=ROOT, env=_environ(env or {}),
+    popen = subprocess.Popen([sys.executable, "-m", "vframe", command, *flags], cwd=cwd, env=_environ(env or {}),
                              stdout=subprocess.PIPE, stderr=log_file, start_new_session=True)
     process = Process(popen, log_path)
     try:
@@ -140,8 +141,8 @@ def wait_ready(url: str, timeout: float) -> None:
     raise AssertionError(f"{url} did not become ready")
 
 
-def serve(root: Path | str, *flags: str, env: dict[str, str] | None = None) -> Any:
-    return vframe("serve", "--root", str(root), "--port", "0", *flags, env=env)
+def serve(root: Path | str, *flags: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Any:
+    return vframe("serve", "--root", str(root), "--port", "0", *flags, env=env, cwd=cwd)
 
 
 def worker(*flags: str, env: dict[str, str] | None = None) -> Any:
@@ -195,6 +196,9 @@ class Receiver:
     url: str
     bodies: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    ask: Callable[[dict[str, Any]], Any] | None = None  # called with each body before the answer
+    asked: list[Any] = field(default_factory=list)  # what `ask` gave, each time
+    drip: bool = False  # answer a byte of the status line every 0.2 s (a receiver that never ends)
 
     def of(self, job_id: str) -> list[dict[str, Any]]:
         return [body for body in self.bodies if body.get("id") == job_id]
@@ -207,6 +211,20 @@ def notify_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if receiver.ask is not None:
+                receiver.asked.append(receiver.ask(json.loads(body)))
+            if receiver.drip:
+                receiver.bodies.append(json.loads(body))
+                end = time.monotonic() + 120
+                try:
+                    for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+                        if time.monotonic() > end:
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except OSError:  # vframe gave up and closed the connection
+                    return
             if receiver.status == 200:
                 receiver.bodies.append(json.loads(body))
             self.send_response(receiver.status)

@@ -21,7 +21,7 @@ from .api import PATHS as JOB_PATHS
 from .api import JobsApi
 from .auth import NO_KEYS
 from .engine import Engine
-from .outputs import bucket_of, target_for
+from .outputs import NoOutput, Target, bucket_of, target_for
 from .runner import Runner, on_loop
 
 if TYPE_CHECKING:
@@ -33,39 +33,37 @@ class Jobs:
     """The jobs side of one `vframe serve`: the routes, and (unless VFRAME_JOB_WORKERS=0) the
     embedded consumer, which runs jobs on the service's own decode worker pool."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, target: Target) -> None:
         settings = service.settings
         self.settings = settings
         self.bucket = bucket_of(settings)
-        self.target = target_for(settings, service.library)
+        self.target = target
         self.service = service
         self.engine = Engine(settings, service.metrics)
         self.api = JobsApi(settings, service.library, self.engine, self.bucket, service._lookups)
-        service.metrics.gauge("vframe_job_queue_depth", "Jobs waiting in the job queue.", self._depth)
-
-    def _depth(self) -> float:
-        try:
-            return float(self.engine.queue_depth())
-        except Exception:  # the broker is away: the scrape goes on
-            return float("nan")
+        # as the last sweep counted: a scrape never waits on the queue's storage
+        service.metrics.gauge("vframe_job_queue_depth", "Jobs waiting in the job queue.", lambda: self.engine.depth)
 
     def start(self, pool: WorkerPool, loop: asyncio.AbstractEventLoop) -> None:
-        if self.settings.job_workers == 0:
-            self.engine.start_sweep()
-            return
-        self.engine.runner = Runner(self.settings, self.service.library, self.target, self.bucket,
-                                    on_loop(pool, loop), self.service.metrics)
+        if self.settings.job_workers:
+            self.engine.runner = Runner(self.settings, self.service.library, self.target, self.bucket,
+                                        on_loop(pool, loop), self.service.metrics)
         self.engine.start(self.settings.job_workers, embedded=True)
 
     def stop(self) -> None:
         self.engine.stop()
 
 
-def jobs_of(service: Service) -> Jobs | None:
-    """The service's jobs, when it has signing keys to check management tokens against."""
+def jobs_of(service: Service) -> Jobs | str:
+    """The service's jobs when it can take them, else why not (what /pfop/ answers, with 403):
+    it needs signing keys to check management tokens against, and somewhere to write."""
     if not service.settings.signing_keys.strip():
-        return None
-    return Jobs(service)
+        return NO_KEYS
+    try:
+        target = target_for(service.settings, service.library)
+    except NoOutput as error:
+        return str(error)
+    return Jobs(service, target)
 
 
-__all__ = ["JOB_PATHS", "NO_KEYS", "Jobs", "jobs_of"]
+__all__ = ["JOB_PATHS", "Jobs", "jobs_of"]

@@ -6,14 +6,17 @@ management token (403), the bucket and the video (404), every command's spec and
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import InvalidSpec, JobNotFound, MethodNotAllowed, SourceNotFound
+from ..errors import JobNotFound, MethodNotAllowed, QueueUnavailable, SourceNotFound, TooLarge, Unsupported
 from ..settings import Settings
 from ..signing import Signer
 from ..sources import Library
@@ -26,7 +29,9 @@ from .status import new_record, qiniu_status
 SUBMIT = ("/pfop", "/pfop/")
 STATUS = "/status/get/prefop"
 PATHS = (*SUBMIT, STATUS)
-MAX_FORM_BYTES = 64 * 1024
+log = logging.getLogger("vframe.jobs")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class JobsApi:
@@ -53,9 +58,12 @@ class JobsApi:
         body = b""
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                raise InvalidSpec(f"The pfop form is larger than {MAX_FORM_BYTES} bytes.")
+            if len(body) > self.settings.job_max_form_bytes:
+                raise TooLarge(f"The pfop form is larger than {self.settings.job_max_form_bytes} bytes.")
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.scope["headers"]}
+        if headers.get("content-type", "") != auth.FORM:
+            # a QBox token signs the body only when it is this form: any other body would be unsigned
+            raise Unsupported(f"pfop takes a form: Content-Type: {auth.FORM}.")
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
         query = request.scope.get("query_string", b"").decode("latin-1")
         auth.check(self.keys, request.method, raw_path + (f"?{query}" if query else ""), headers, body)
@@ -72,13 +80,23 @@ class JobsApi:
         job_id = os.urandom(12).hex()
         record = new_record(job_id, bucket, key, [(command.cmd, command.key) for command in commands], notify_url,
                             form.get("force", "") == "1", form.get("pipeline", ""), reqid)
-        await loop.run_in_executor(self.lookups, self.engine.submit, record)
+        await loop.run_in_executor(self.lookups, _queue_call, self.engine.submit, record)
         return JSONResponse({"persistentId": job_id}, headers={"Cache-Control": "no-store"})
 
     async def status(self, job_id: str) -> Response:
         record = None
         if job_id:
-            record = await asyncio.get_running_loop().run_in_executor(self.lookups, self.engine.store.get, job_id)
+            record = await asyncio.get_running_loop().run_in_executor(self.lookups, _queue_call, self.engine.find,
+                                                                      job_id)
         if record is None:
             raise JobNotFound()
         return JSONResponse(qiniu_status(record), headers={"Cache-Control": "no-store"})
+
+
+def _queue_call(call: Callable[[T], R], argument: T) -> R:
+    """`call(argument)` on the queue's storage; QueueUnavailable (503) when that storage fails."""
+    try:
+        return call(argument)
+    except Exception as error:
+        log.warning("the job queue failed: %s: %s", type(error).__name__, error)
+        raise QueueUnavailable() from None

@@ -9,7 +9,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from ..errors import JobNotFound
+from ..errors import JobNotFound, QueueUnavailable
 from ..metrics import Metrics
 from ..settings import Settings
 from ..sources import library
@@ -44,13 +44,18 @@ def worker(settings: Settings) -> int:
 
 def jobs(settings: Settings, action: str, job_id: str | None) -> int:
     engine = Engine(settings, Metrics())
+    try:
+        records = [engine.find(job_id or "")] if action == "show" else engine.records()
+    except Exception as error:
+        log.warning("the job queue failed: %s: %s", type(error).__name__, error)
+        raise QueueUnavailable() from None
     if action == "show":
-        record = engine.store.get(job_id or "")
+        record = records[0]
         if record is None:
             raise JobNotFound()
         print(json.dumps({**qiniu_status(record), "record": record}, indent=2))
         return 0
-    for record in sorted(engine.store.all(), key=lambda record: record["created"]):
+    for record in sorted((record for record in records if record is not None), key=lambda record: record["created"]):
         created = datetime.fromtimestamp(record["created"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         done = sum(1 for item in record["items"] if item["code"] == 0)
         sys.stdout.write(f"{record['id']}  {STATES[record['code']]:<13} {created}  {done}/{len(record['items'])}  "

@@ -13,7 +13,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-from ..errors import InvalidSpec, SourceNotFound
+from ..errors import InvalidSpec, SourceNotFound, TooLarge
 from ..settings import Settings
 from ..sources.keys import check_key
 from ..spec import GRAMMARS, SampleSpec, Spec, parse
@@ -21,7 +21,6 @@ from ..spec.grammar import quoted
 
 COUNT = "$(count)"
 SAVE_PATTERN = "savePattern"
-MAX_COMMANDS = 20
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ def parse_fops(fops: str, input_key: str, bucket: str, settings: Settings) -> li
     texts = [text for text in fops.split(";") if text.strip()]
     if not texts:
         raise InvalidSpec("fops must name at least one command, such as vframe/jpg/offset/7.")
-    if len(texts) > MAX_COMMANDS:
-        raise InvalidSpec(f"fops has {len(texts)} commands; one job may have at most {MAX_COMMANDS}.")
+    if len(texts) > settings.job_max_commands:
+        raise TooLarge(f"fops has {len(texts)} commands; one job may have at most {settings.job_max_commands}.")
     return [parse_command(text.strip(), input_key, bucket, settings) for text in texts]
 
 

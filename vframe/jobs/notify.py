@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import InvalidSpec, VframeError
+from ..errors import InvalidSpec, UpstreamFailed, VframeError
 from ..settings import Settings
 from ..sources.http import pinned, public_address, sni
 
@@ -21,12 +22,39 @@ log = logging.getLogger("vframe.jobs")
 FIRST_BACKOFF_SECONDS = 0.5
 
 
+def _post(url: str, body: bytes, settings: Settings) -> int:
+    """One POST; the status it got. Its body is never read, and the whole try (a receiver that
+    drips its headers a byte at a time included) ends within origin_timeout_seconds: past it the
+    connection is closed under the waiting read."""
+    address = public_address(url, settings)
+    target, extra = pinned(url, address)
+    seconds = settings.origin_timeout_seconds
+    client = httpx.Client(timeout=seconds)
+    closer = threading.Timer(seconds, client.close)
+    closer.daemon = True
+    closer.start()
+    try:
+        with client.stream("POST", target, content=body, headers={"Content-Type": "application/json", **extra},
+                           extensions=sni(url, address)) as response:
+            return response.status_code
+    except Exception as error:
+        if not closer.is_alive():
+            raise httpx.TimeoutException(f"no answer within {seconds:g} s") from error
+        raise
+    finally:
+        closer.cancel()
+        client.close()
+
+
 def check_url(url: str, settings: Settings) -> None:
     """InvalidSpec (400) for a URL that is not http(s); Forbidden (403) for a private address."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidSpec("notifyURL must be an http(s) URL.")
-    public_address(url, settings)
+    try:
+        public_address(url, settings)
+    except UpstreamFailed:
+        raise InvalidSpec(f"notifyURL's host {parts.hostname} could not be resolved.") from None
 
 
 def notify(url: str, status: dict[str, Any], settings: Settings) -> bool:
@@ -35,14 +63,10 @@ def notify(url: str, status: dict[str, Any], settings: Settings) -> bool:
     delay = FIRST_BACKOFF_SECONDS
     for attempt in range(settings.notify_retries + 1):
         try:
-            address = public_address(url, settings)
-            target, extra = pinned(url, address)
-            with httpx.Client(timeout=settings.origin_timeout_seconds) as client:
-                response = client.post(target, content=body, headers={"Content-Type": "application/json", **extra},
-                                       extensions=sni(url, address))
-            if 200 <= response.status_code < 300:
+            answer = _post(url, body, settings)
+            if 200 <= answer < 300:
                 return True
-            why = f"HTTP {response.status_code}"
+            why = f"HTTP {answer}"
         except (httpx.HTTPError, VframeError) as error:
             why = type(error).__name__
         log.warning("job %s notify %s failed (%s), try %d", status["id"], url, why, attempt + 1)

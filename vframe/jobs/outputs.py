@@ -2,14 +2,18 @@
 the same bucket and prefix), or VFRAME_OUTPUT (a folder or s3://) for a read-only HTTP origin.
 
 A write is atomic: a folder gets a hidden temporary file in the final folder, renamed over the
-final name (a crash leaves at most a hidden `.name.*.part`, which no request can name); S3 gets
+final name (a crash leaves at most a hidden `.name.*.part`, which no request can name, and the next write
+in that folder removes once it is a day old); S3 gets
 one PutObject. Keys follow the request key rules (sources/keys.py), and a folder's write never
 follows a symlink out of its root."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +26,10 @@ from ..sources import Library, LocalFolder
 from ..sources.keys import check_key
 
 OUTSIDE = "The output key leads outside the source (through a symlink), so nothing was written."
+
+
+class NoOutput(ValueError):
+    """Jobs on a read-only source with nowhere set to write."""
 
 
 class Target(Protocol):
@@ -50,18 +58,76 @@ class FolderTarget:
         return stat.S_ISREG(info.st_mode)
 
     def write(self, key: str, data: bytes, media_type: str) -> None:
-        path = self.root / check_key(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)  # checked once the folders exist: none may be a symlink out
-        if path.is_symlink():
-            raise InvalidSpec(OUTSIDE)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+        """Folder by folder from the root, each opened without following a symlink (so nothing,
+        not even an empty folder, is made outside the root); then a temporary file in the final
+        folder, flushed to disk, renamed over the final name, and the folder flushed."""
+        *folders, name = check_key(key).split("/")
+        folder = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            with open(temporary, "xb") as file:
-                file.write(data)
-            os.replace(temporary, path)
+            for segment in folders:
+                folder = _enter(folder, segment)
+            try:
+                if stat.S_ISLNK(os.lstat(name, dir_fd=folder).st_mode):
+                    raise InvalidSpec(OUTSIDE)
+            except FileNotFoundError:
+                pass
+            _clear_leftovers(folder)
+            temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}{PART}"
+            file = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+            try:
+                with open(file, "wb", closefd=True) as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary, dir_fd=folder)
+                raise
+            os.fsync(folder)
         finally:
-            temporary.unlink(missing_ok=True)
+            os.close(folder)
+
+
+PART = ".part"
+LEFTOVER_SECONDS = 24 * 3600  # a temporary file this old is a crashed write's, never one in progress
+
+
+def _enter(parent: int, segment: str) -> int:
+    """The folder `segment` of the open folder `parent`, made if missing, opened (and `parent`
+    closed); InvalidSpec if it is a symlink or not a folder."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(segment, 0o755, dir_fd=parent)
+    try:
+        child = os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise InvalidSpec(OUTSIDE) from None
+        raise
+    finally:
+        os.close(parent)
+    return child
+
+
+_cleared: dict[tuple[int, int], None] = {}  # the folders this process has cleared, oldest first
+CLEARED_KEPT = 4096
+
+
+def _clear_leftovers(folder: int) -> None:
+    """Remove, once per folder and process, the temporary files a crashed write left behind."""
+    info = os.fstat(folder)
+    if (info.st_dev, info.st_ino) in _cleared:
+        return
+    _cleared[(info.st_dev, info.st_ino)] = None
+    if len(_cleared) > CLEARED_KEPT:
+        del _cleared[next(iter(_cleared))]
+    cutoff = time.time() - LEFTOVER_SECONDS
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(PART):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.name, dir_fd=folder)
 
 
 @dataclass(frozen=True)
@@ -102,7 +168,8 @@ def target_for(settings: Settings, library: Library) -> Target:
         return FolderTarget(library.root)
     location = settings.output if settings.origin else settings.s3
     if not location:
-        raise ValueError("jobs on an HTTP origin need VFRAME_OUTPUT: a folder or s3://bucket/prefix to write to")
+        raise NoOutput("This server reads its videos from an HTTP origin and has no VFRAME_OUTPUT to write results "
+                       "to (a folder or s3://bucket/prefix), so it takes no jobs.")
     if location.startswith("s3://"):
         from ..sources.s3 import split_s3_url
 

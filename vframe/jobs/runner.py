@@ -30,6 +30,7 @@ log = logging.getLogger("vframe.jobs")
 
 Maker = Callable[[Job], Made]
 RETRYABLE = (ProcessingFailed, UpstreamFailed, UpstreamTimeout, Busy)
+BUSY_BACKOFF_MAX_SECONDS = 2.0
 FIRST_BACKOFF_SECONDS = 0.2
 INTERNAL = "Something went wrong inside vframe; the error has been logged."
 
@@ -54,7 +55,7 @@ class Runner:
             started = time.monotonic()
             try:
                 command = parse_command(item["cmd"], record["key"], self.bucket, self.settings)
-                self._command(record, item, command)
+                self._command(record, item, command, save)
             except VframeError as error:
                 item["code"], item["error"] = FAILED, error.message
             except Exception:
@@ -64,10 +65,14 @@ class Runner:
                      item["attempts"], time.monotonic() - started, f" error={item['error']!r}" if item["error"] else "")
             save()
 
-    def _command(self, record: Record, item: dict[str, object], command: Command) -> None:
-        if not record["force"] and not command.pattern and self.target.exists(command.key):
-            item.update(code=DONE, returnOld=1, error="")
-            return
+    def _command(self, record: Record, item: dict[str, object], command: Command, save: Callable[[], None]) -> None:
+        if not record["force"] and not command.pattern:
+            if "old" not in item:  # asked once, saved before anything is written: a run after a crash
+                item["old"] = self.target.exists(command.key)  # must not take its own output for an old one
+                save()
+            if item["old"]:
+                item.update(code=DONE, returnOld=1, error="")
+                return
         last: VframeError = ProcessingFailed()
         delay = FIRST_BACKOFF_SECONDS
         for attempt in range(self.settings.job_retries + 1):
@@ -77,15 +82,32 @@ class Runner:
                 delay *= 2
             item["attempts"] = int(str(item["attempts"])) + 1
             try:
-                source = self.library.find(record["key"])
-                name = quote(record["key"].rsplit("/", 1)[-1])
-                job = Job(source, command.spec, time.monotonic(), Links(name), each=command.pattern,
-                          deadline_seconds=self.settings.job_deadline_seconds)
-                self._write(item, command, self.make(job))
+                self._make_and_write(record, item, command)
                 return
             except RETRYABLE as error:
                 last = error
         raise last
+
+    def _make_and_write(self, record: Record, item: dict[str, object], command: Command) -> None:
+        """One attempt. The decode worker pool being full (HTTP load, 429) is waited out, with
+        backoff, up to the job deadline: it costs no retry, as the command was not tried."""
+        source = self.library.find(record["key"])
+        name = quote(record["key"].rsplit("/", 1)[-1])
+        waited_until = time.monotonic() + self.settings.job_deadline_seconds
+        delay = FIRST_BACKOFF_SECONDS
+        while True:
+            job = Job(source, command.spec, time.monotonic(), Links(name), each=command.pattern,
+                      deadline_seconds=self.settings.job_deadline_seconds)
+            try:
+                made = self.make(job)
+                break
+            except Busy:
+                if time.monotonic() + delay > waited_until:
+                    raise
+                self.metrics.job_busy_waits.inc()
+                time.sleep(delay)
+                delay = min(delay * 2, BUSY_BACKOFF_MAX_SECONDS)
+        self._write(item, command, made)
 
     def _write(self, item: dict[str, object], command: Command, made: Made) -> None:
         if isinstance(made, Result):

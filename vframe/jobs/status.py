@@ -30,6 +30,7 @@ def new_record(job_id: str, bucket: str, key: str, commands: list[tuple[str, str
     return {
         "id": job_id, "bucket": bucket, "key": key, "notifyURL": notify_url, "force": force, "pipeline": pipeline,
         "reqid": reqid, "created": now, "updated": now, "code": WAITING, "runs": 0, "lease_until": 0.0,
+        "notifying": False,
         "items": [{"cmd": cmd, "code": WAITING, "error": "", "key": output, "keys": [], "returnOld": 0,
                    "attempts": 0} for cmd, output in commands],
     }
