@@ -34,7 +34,8 @@ run: $(VENV)/.installed $(DEMO_STAMP)
 
 # Debian packages the tests start for real (BINARY=PACKAGE), installed with apt-get when missing and
 # running as root; a test whose binary cannot be had skips and says why.
-SYSTEM_PACKAGES := redis-server=redis-server chromium=chromium chromedriver=chromium-driver nginx=nginx
+SYSTEM_PACKAGES := redis-server=redis-server chromium-headless-shell=chromium-headless-shell \
+                   chromedriver=chromium-driver nginx=nginx
 
 test: $(VENV)/.installed
 	$(BIN)/python -m vframe_testkit.system $(SYSTEM_PACKAGES)
