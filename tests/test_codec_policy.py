@@ -22,6 +22,7 @@ from PIL import Image
 import vframe
 from vframe.decoders import DEFAULT, allowed
 from vframe.errors import DecoderNotAllowed, Unsupported
+from vframe.media.container import open_container
 from vframe.settings import Settings
 from vframe_testkit import codecseeds, synth
 from vframe_testkit.live import live_server
@@ -166,3 +167,21 @@ def test_a_malformed_setting_stops_serve(folder: Path, how: str) -> None:
     assert done.returncode == 2 and done.stdout == b""
     assert done.stderr.decode() == ("vframe: VFRAME_DECODERS mixes the plain name 'h264' with +/- changes: give "
                                     "either the whole list (h264,hevc) or changes to the default (+indeo3,-h263).\n")
+
+
+def test_a_refused_decoder_is_never_opened(folder: Path) -> None:
+    """Finding the streams runs their decoders on a few packets where the container does not say
+    enough (AVI gives no pixel format): a decoder the policy refuses must not run even then. The
+    pixel format, which only msvideo1's own start sets, stays unknown under the default policy."""
+    with open(folder / "old.avi", "rb") as reader:
+        container, stream = open_container(reader, Settings())
+        try:
+            assert stream.codec_context.name == "msvideo1" and stream.codec_context.format is None
+        finally:
+            container.close()
+    with open(folder / "old.avi", "rb") as reader:
+        container, stream = open_container(reader, Settings(decoders=ALLOW))
+        try:
+            assert stream.codec_context.format is not None and stream.codec_context.format.name == "rgb555le"
+        finally:
+            container.close()

@@ -40,6 +40,15 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def jobs_server(videos: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose /pfop/ reads its request's body (jobs on: signing keys)."""
+    env = {"VFRAME_WORKERS": "1", "VFRAME_HEADER_TIMEOUT_SECONDS": str(TIMEOUT), "VFRAME_SIGNING_KEYS": "ak:sk",
+           "VFRAME_STATE_DIR": str(tmp_path_factory.mktemp("front-jobs"))}
+    with live_server(videos, env=env) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
 def server(videos: Path) -> Iterator[LiveServer]:
     with live_server(videos, env={"VFRAME_WORKERS": "1", "VFRAME_HEADER_TIMEOUT_SECONDS": str(TIMEOUT)}) as live:
         yield live
@@ -247,3 +256,25 @@ def test_tricklers_do_not_starve_normal_requests(videos: Path) -> None:
     assert "answered 408: request headers not complete" in log
     if refused:
         assert "refused with 503: VFRAME_MAX_CONNECTIONS" in log
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+FORM = b"POST /pfop/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+
+
+def test_a_body_that_stalls_is_408_and_closed(jobs_server: LiveServer) -> None:
+    """10 of 1000 announced bytes, then nothing: 408 within the timeout and a margin, and closed."""
+    answer, took = exchange(jobs_server, FORM + b"Content-Length: 1000\r\n\r\nbucket=vfr", timeout=TIMEOUT + 20)
+    assert_json_error(answer, 408)
+    assert took < TIMEOUT + 15, took
+    assert httpx.get(f"{jobs_server.url}/-/healthz", timeout=10).status_code == 200
+
+
+def test_a_broken_chunked_body_closes_the_connection(jobs_server: LiveServer) -> None:
+    """A chunk size that is not one, while the application reads the body: the connection is
+    closed at once (the application is told the client is gone), not left waiting."""
+    answer, took = exchange(jobs_server, FORM + b"Transfer-Encoding: chunked\r\n\r\n5\r\nbucke\r\nzz\r\n",
+                            timeout=TIMEOUT + 20)
+    assert answer == b"" and took < TIMEOUT, (answer[:200], took)
+    assert httpx.get(f"{jobs_server.url}/-/healthz", timeout=10).status_code == 200

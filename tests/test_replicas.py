@@ -10,14 +10,17 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from vframe.signing import sign
 from vframe_testkit import synth
 from vframe_testkit.live import LiveServer, live_server, wait_for
 from vframe_testkit.nginxserver import NOT_INSTALLED, Nginx, nginx_binary, run_nginx
@@ -143,3 +146,23 @@ def test_redis_stopped_requests_still_succeed(cluster: Cluster) -> None:
         assert cluster.total("vframe_store_errors_total", 'backend="redis",kind="connection"') >= 6
     finally:
         cluster.redis.start_again()
+
+
+def test_signed_urls_through_nginx(tmp_path: Path) -> None:
+    """With signing on, nginx passes the Host the client signed for the plain video as for a
+    frame (a location of its own must not lose the server's headers), ranges go through, and a
+    signed frame is cached no longer than its URL's deadline."""
+    synth.make_video(tmp_path / "clip.mp4", frames=48, fps=24, gop=24, width=320, height=240)
+    with live_server(tmp_path, "--workers", "1", "--signing-keys", "ak:sk") as replica, \
+            run_nginx([int(urlsplit(replica.url).port or 0)]) as nginx:
+        deadline = int(time.time()) + 60
+        with httpx.Client(timeout=30) as client:
+            part = client.get(sign(f"{nginx.url}/clip.mp4", "ak", "sk", deadline), headers={"Range": "bytes=0-99"})
+            assert part.status_code == 206, part.text
+            assert part.content == (tmp_path / "clip.mp4").read_bytes()[:100]
+            frame = client.get(sign(f"{nginx.url}/clip.mp4?vframe/jpg/offset/1", "ak", "sk", deadline))
+            assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg", frame.text
+            max_age = int(frame.headers["cache-control"].rpartition("max-age=")[2])
+            assert max_age <= deadline - int(time.time()) + 1
+            unsigned = client.get(f"{nginx.url}/clip.mp4?vframe/jpg/offset/1")
+            assert unsigned.status_code == 403  # not answered from nginx's cache of the signed one

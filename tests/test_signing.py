@@ -53,6 +53,18 @@ def test_the_plain_video_is_signed_the_same_way(server: LiveServer) -> None:
     assert response.status_code == 200 and response.content[4:8] == b"ftyp"
 
 
+def test_no_cache_may_keep_a_signed_answer_past_its_deadline(server: LiveServer) -> None:
+    """A signed frame, and the signed video, may be kept by caches only until the URL expires."""
+    for target in (f"{server.url}/v.mp4?{SPEC}", f"{server.url}/v.mp4"):
+        deadline = int(time.time()) + 120
+        response = httpx.get(qiniu_sign(target, "new", "new-secret", deadline))
+        assert response.status_code == 200
+        max_age = int(response.headers["cache-control"].rpartition("max-age=")[2])
+        assert 0 < max_age <= deadline - int(time.time()) + 1, response.headers["cache-control"]
+        far = httpx.get(qiniu_sign(target, "new", "new-secret", int(time.time()) + 10 * 86400))
+        assert far.headers["cache-control"] == "public, max-age=86400"  # VFRAME_CACHE_MAX_AGE, the default
+
+
 def test_vframe_signing_agrees_with_qiniu(server: LiveServer) -> None:
     url = f"{server.url}/v.mp4?{SPEC}"
     deadline = later()

@@ -312,7 +312,7 @@ EXPECTED = {
     "InvalidSpec": (400, 3), "Forbidden": (403, 4), "SourceNotFound": (404, 5), "TooLarge": (413, 6),
     "Unsupported": (415, 7), "Busy": (429, 8), "UpstreamFailed": (502, 9), "UpstreamTimeout": (504, 10),
     "ProcessingFailed": (599, 11), "MethodNotAllowed": (405, 12), "JobNotFound": (612, 13),
-    "FrontRefusal": (400, 14),
+    "FrontRefusal": (400, 14), "QueueUnavailable": (503, 15),
 }
 # The HTTP front's own answers (never a CLI exit): each kind its status, one exit code.
 FRONT = {"MalformedRequest": 400, "HeaderTimeout": 408, "HeadersTooLarge": 431, "TooManyConnections": 503}

@@ -5,6 +5,7 @@ down or slow is skipped (the frame is decoded) and counted."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vframe.settings import Settings
-from vframe.store import decode_entry, encode_entry
+from vframe.store import CorruptEntry, decode_entry, encode_entry, entry_name
 from vframe_testkit import synth
 from vframe_testkit.live import LiveServer, live_server, wait_for
 from vframe_testkit.redisserver import NOT_INSTALLED, RedisServer, run_redis_server
@@ -52,12 +53,57 @@ def test_entry_keeps_what_the_response_needs(videos: Path) -> None:
     from vframe import grab
 
     result = grab(str(videos / "clip.mp4"), "vsample/jpg/interval/1/s/80x60", Settings())
-    again = decode_entry(encode_entry(result))
+    again = decode_entry(encode_entry(result), 1 << 20)
     assert again == result and again.tiles == result.tiles and again.times == result.times
     preview = grab(str(videos / "clip.mp4"), "vpreview/webp/ss/1/t/1/w/80", Settings())
-    assert preview.animated and decode_entry(encode_entry(preview)) == preview
-    with pytest.raises(ValueError):
-        decode_entry(b"not an entry")
+    assert preview.animated and decode_entry(encode_entry(preview), 1 << 20) == preview
+    with pytest.raises(CorruptEntry):
+        decode_entry(b"not an entry", 1 << 20)
+    with pytest.raises(CorruptEntry):
+        decode_entry(encode_entry(preview), len(preview.data) - 1)
+
+
+def hostile_entries() -> dict[str, bytes]:
+    """What a store could give back that is not an entry of vframe's, each its own way."""
+    def head(**fields: object) -> bytes:
+        entry = {"media_type": "image/jpeg", "width": 80, "height": 60, "times": ["1/1"], "tiles": [], **fields}
+        return json.dumps(entry).encode()
+
+    return {
+        "html": head(media_type="text/html") + b"\n<script>alert(1)</script>",
+        "divide-by-zero": head(times=["1/0"]) + b"\nxx",
+        "huge-exponent": head(times=["1e2000000"]) + b"\nxx",
+        "infinite-size": head().replace(b'"width": 80', b'"width": Infinity') + b"\nxx",
+        "deep": b"[" * 200_000 + b"\nxx",
+        "oversized": head() + b"\n" + bytes(300_000),
+        "not-json": b"\x00\xff" * 100 + b"\nxx",
+    }
+
+
+def test_a_hostile_store_entry_is_a_miss_never_an_error(videos: Path, redis_store: RedisServer) -> None:
+    """Every kind of nonsense under a frame's entry name: the frame is decoded and served all the
+    same, and the store's errors count it as corrupt."""
+    import redis
+
+    from vframe.server import cache_key
+    from vframe.sources import LocalFolder
+    from vframe.spec import parse
+
+    settings = Settings()
+    source = LocalFolder(videos).find("clip.mp4")
+    client = redis.Redis.from_url(redis_store.url)
+    specs = {case: f"vframe/jpg/offset/1/w/{70 + index}" for index, case in enumerate(hostile_entries())}
+    for case, entry in hostile_entries().items():
+        client.set(entry_name(cache_key(source, parse(specs[case], settings), settings, None)), entry)
+    env = {"VFRAME_RESULT_STORE": redis_store.url, "VFRAME_STORE_MAX_ENTRY_BYTES": "200000"}
+    stack, (server,) = servers(videos, env)
+    with stack, server.client() as http:
+        for case, spec in specs.items():
+            answer = http.get(f"/clip.mp4?{spec}")
+            assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg", (case, answer.text)
+            assert answer.headers["x-vframe-time"] == "1.000"
+        assert store_metric(server, "errors", "redis", "corrupt") == len(specs)
+        assert store_metric(server, "hits", "redis") == 0
 
 
 def test_the_key_covers_the_output_settings(videos: Path) -> None:
@@ -66,10 +112,13 @@ def test_the_key_covers_the_output_settings(videos: Path) -> None:
     from vframe.spec import parse
 
     source = LocalFolder(videos).find("clip.mp4")
-    variants = (Settings(), Settings(jpeg_quality=40), Settings(webp_quality=40), Settings(max_width=1920))
+    variants = (Settings(), Settings(jpeg_quality=40), Settings(webp_quality=40), Settings(max_width=1920),
+                Settings(decoders="-hevc"), Settings(decoders="+msvideo1,-hevc"))
     keys = {cache_key(source, parse(spec, settings), settings, None)
             for spec in ("vframe/jpg/offset/1", "vframe/webp/offset/1") for settings in variants}
-    assert len(keys) == 6  # each format: default, its own quality at 40, another size limit (not the other's quality)
+    # each format: default, its own quality at 40, another size limit (not the other's quality), and
+    # each codec policy (a replica that refuses a codec must not serve another's stored frame of it)
+    assert len(keys) == 10
 
 
 def test_settings_refuse_an_unknown_store() -> None:

@@ -1,6 +1,8 @@
 """The HTTP front of `vframe serve`: uvicorn's httptools protocol, held against slow and oversized
 clients. A connection has VFRAME_HEADER_TIMEOUT_SECONDS to send its request line and headers (from
-its start, and from the end of its previous response when kept alive): past it, 408. The request
+its start, and from the first byte of its next request when kept alive): past it, 408. A request
+body may pause no longer than that between two reads: past it, 408 if no response has started, and
+the connection is closed (a broken body, too, closes it: the application never waits on it). The request
 line and headers may be MAX_HEAD_BYTES long and MAX_HEADERS many: past either, 431 at once, and what
 the client still sends is read and dropped, never kept. HTTP/1.1 needs exactly one Host (400). Past
 VFRAME_MAX_CONNECTIONS open connections a new one is answered 503. Every answer of the front is the
@@ -141,6 +143,7 @@ class FrontProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # bytes received while the current request's head is unfinished
         self._in_head = True
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._answered = False  # an error answer was written: the rest is dropped, then the connection closes
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -157,6 +160,7 @@ class FrontProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
+        self._stop_body_timer()
         if self.flow is None:  # refused at connection_made: never counted as a connection
             self.parser = None
             return
@@ -212,6 +216,16 @@ class FrontProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:
             self.cycle.transport = _OneWrite(self.transport, self.loop)  # type: ignore[assignment]
+            self._start_body_timer()  # stopped at once when the request has no body (on_message_complete)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._stop_body_timer()
+        self._start_body_timer()
+
+    def on_message_complete(self) -> None:
+        self._stop_body_timer()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -231,6 +245,29 @@ class FrontProtocol(HttpToolsProtocol):
             self._header_timer.cancel()
             self._header_timer = None
 
+    def _start_body_timer(self) -> None:
+        if self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.header_timeout, self._body_timed_out)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        """No byte of a request's body for VFRAME_HEADER_TIMEOUT_SECONDS: 408 if no response has
+        started (the application's own writes are dropped once the transport closes), and close;
+        the application's receive() then gets the disconnect."""
+        self._body_timer = None
+        if self._answered or self.transport.is_closing():
+            return
+        self.tally.count("body", f"{{n}} connections closed: a request body stalled for "
+                                 f"{self.header_timeout:g} s (VFRAME_HEADER_TIMEOUT_SECONDS)")
+        self._answered = True
+        if self.cycle is not None and not self.cycle.response_started:
+            self.transport.write(error_bytes(HeaderTimeout("The request's body stopped coming; it is not read.")))
+        self.transport.close()
+
     def _header_timed_out(self) -> None:
         self._header_timer = None
         if self._in_head and not self._answered and not self.transport.is_closing():
@@ -246,7 +283,11 @@ class FrontProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False  # a response is being written: it ends the connection, no answer of ours
             self._answered = True
-            self.flow.pause_reading()
+            self._stop_body_timer()
+            if self.cycle.more_body:  # its own body is broken: the application must not wait for the rest
+                self.transport.close()  # (connection_lost tells it: disconnected)
+            else:
+                self.flow.pause_reading()
             return
         self._answer(error)
 

@@ -175,18 +175,20 @@ class Service:
         if path.startswith("/-/"):  # reserved for the service's own pages
             raise SourceNotFound()
         query: bytes = scope.get("query_string", b"")
+        cache_control = self.cache_control
         if self.signer is not None:
-            self.signer.check(_request_base(scope, request),
-                              scope.get("raw_path") or path.encode(), query)
+            deadline = self.signer.check(_request_base(scope, request), scope.get("raw_path") or path.encode(), query)
+            # no cache (nginx's, a CDN's, the browser's) may answer a signed URL after it expires
+            cache_control = f"public, max-age={max(0, min(self.settings.cache_max_age, deadline - int(time.time())))}"
         spec_text = query.split(b"&", 1)[0]  # after the first &: reserved for URL signing
         if not spec_text or spec_text.startswith((b"e=", b"token=")):  # the video itself (perhaps signed)
-            return self.video(await self.find(path[1:], started), request, path)
+            return self.video(await self.find(path[1:], started), request, path, cache_control)
         spec = self.spec(spec_text)
         source = await self.find(path[1:], started)
         check_source_size(source.size, self.settings)
         links = self.links(scope, request, query) if isinstance(spec, SampleSpec) and spec.is_storyboard else None
         key = cache_key(source, spec, self.settings, links)
-        headers = {"ETag": self.etag(key), "Cache-Control": self.cache_control}
+        headers = {"ETag": self.etag(key), "Cache-Control": cache_control}
         if source.modified is not None:
             headers["Last-Modified"] = http_date(source.modified)
         conditions = _conditions(scope)
@@ -281,11 +283,11 @@ class Service:
         if not task.cancelled():
             task.exception()  # retrieved here, so that a failure nobody waits for any more is not logged as lost
 
-    def video(self, source: Source, request: Request, path: str) -> Response:
+    def video(self, source: Source, request: Request, path: str, cache_control: str) -> Response:
         """The video itself, as stored: Range, If-Range, HEAD, ETag, 304; relayed block by block from
         any source (never held whole), so that every source answers ranges alike."""
         etag = '"' + _digest(source.identity, source.validator) + '"'
-        headers = {"ETag": etag, "Cache-Control": self.cache_control}
+        headers = {"ETag": etag, "Cache-Control": cache_control}
         if source.modified is not None:
             headers["Last-Modified"] = http_date(source.modified)
         if not_modified(request.headers, etag, source.modified):
@@ -319,8 +321,31 @@ def cache_key(source: Source, spec: Spec, settings: Settings, links: Links | Non
         limits += f"/{settings.max_tiles}/{settings.max_sheet_pixels}"
     if isinstance(spec, PreviewSpec):
         limits += f"/{settings.max_preview_side}"
-    return (source.identity, source.validator, str(spec), ENGINE_VERSION, *_linked(links),
-            spec.output.output_key(settings), limits)
+    return (source.identity, source.validator, str(spec), ENGINE_VERSION, BUILD, _policy(settings.decoders),
+            *_linked(links), spec.output.output_key(settings), limits)
+
+
+def _build() -> str:
+    """The libraries whose versions can change a product's bytes (FFmpeg's decoders and scalers,
+    Pillow's encoders and quantizer): replicas of different builds share no stored entry."""
+    import av
+    import PIL
+    from PIL import features
+
+    ffmpeg = ",".join(f"{name}{'.'.join(map(str, version))}" for name, version in sorted(av.library_versions.items()))
+    return f"av{av.__version__};{ffmpeg};pil{PIL.__version__};liq{features.version('libimagequant') or '-'}"
+
+
+BUILD = _build()
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(decoders: str) -> str:
+    """The codec policy's allowed decoders, as a digest: a replica that refuses a codec (415) never
+    serves another's stored frame of it, and a different decoder for a codec is another picture."""
+    from .decoders import allowed
+
+    return hashlib.sha256(",".join(sorted(allowed(decoders))).encode()).hexdigest()[:16]
 
 
 def _request_base(scope: Scope, request: Request) -> str:

@@ -145,7 +145,7 @@ class Settings:
     notify_retries: int = field(default=3, metadata=_doc("times a failed notifyURL POST is tried again"))
     header_timeout_seconds: float = field(default=10.0, metadata=_doc(
         "seconds a client has to send a request's line and headers, from its connection or (kept alive) the first "
-        "byte of its next request (408 and close past it)"
+        "byte of its next request, and the longest pause within a request's body (408 and close past either)"
     ))
     max_connections: int = field(default=0, metadata=_doc(
         "connections open at once; past it a new one is answered 503 and closed; 0: the open-file limit "

@@ -49,8 +49,9 @@ class Signer:
             keys[access] = secret.encode()
         return cls(keys, settings.signing_base.rstrip("/"))
 
-    def check(self, base: str, raw_path: bytes, raw_query: bytes, now: float | None = None) -> None:
-        """Forbidden (403) unless the query ends in a valid, unexpired `e` and `token`."""
+    def check(self, base: str, raw_path: bytes, raw_query: bytes, now: float | None = None) -> int:
+        """The URL's deadline (`e`); Forbidden (403) unless the query ends in a valid, unexpired
+        `e` and `token`."""
         signed_query, found, token = raw_query.rpartition(b"&token=")
         if not found:
             raise Forbidden("This server only answers signed URLs: the e and token parameters are missing.")
@@ -66,3 +67,4 @@ class Signer:
         url = f"{self.base or base}{raw_path.decode('latin-1')}?{signed_query.decode('latin-1')}"
         if not hmac.compare_digest(_signature(secret, url).encode(), signature.encode("latin-1")):
             raise Forbidden("The URL's signature is wrong.")
+        return int(last[2:])

@@ -18,20 +18,23 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .cache import Key
+from .formats import ANIMATIONS, IMAGES, STORYBOARDS
 from .front import Tally
 from .metrics import Metrics
 from .products import Result, Tile
 from .settings import Settings
 
 log = logging.getLogger("vframe.store")
+MEDIA_TYPES = frozenset(f.media_type for f in (*IMAGES.values(), *STORYBOARDS.values(), *ANIMATIONS.values()))
 
-ENTRY_VERSION = 1  # the entry format's own version (in every name)
+ENTRY_VERSION = 2  # the entry format's own version (in every name)
 
 
 def check_store_url(url: str) -> None:
@@ -48,34 +51,71 @@ def entry_name(key: Key) -> str:
     return f"vframe/r{ENTRY_VERSION}/" + hashlib.sha256("\0".join(key).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+MAX_HEAD_BYTES = 4 * 1024 * 1024  # an entry's JSON head: 5000 tiles take well under 1 MiB
+_RATIONAL = re.compile(r"(-?[0-9]{1,19})/([0-9]{1,19})")
+
+
+class CorruptEntry(ValueError):
+    """What came back from the store is not an entry of ours (a bug elsewhere, or a hostile writer)."""
+
+
 def encode_entry(result: Result) -> bytes:
     head = {
         "media_type": result.media_type, "width": result.width, "height": result.height,
-        "times": [str(time) for time in result.times],
+        "times": [_text(time) for time in result.times],
         "tiles": [[tile.x, tile.y, tile.width, tile.height, tile.page,
-                   None if tile.time is None else str(tile.time), str(tile.start), str(tile.end)]
+                   None if tile.time is None else _text(tile.time), _text(tile.start), _text(tile.end)]
                   for tile in result.tiles],
         "animated": result.animated,
     }
     return json.dumps(head, separators=(",", ":")).encode() + b"\n" + result.data
 
 
-def decode_entry(entry: bytes) -> Result:
-    """The Result an entry keeps; ValueError (or KeyError, TypeError) when it is not one of ours."""
+def decode_entry(entry: bytes, max_data_bytes: int) -> Result:
+    """The Result an entry keeps; CorruptEntry for anything else. Nothing in it is trusted: the head
+    is bounded, every number checked (times are integer ratios, never parsed as decimals of any
+    length), and the media type must be one vframe makes."""
     head_bytes, newline, data = entry.partition(b"\n")
-    if not newline:
-        raise ValueError("no head")
-    head = json.loads(head_bytes)
-    tiles = tuple(Tile(int(x), int(y), int(w), int(h), int(page), None if time is None else Fraction(time),
-                       Fraction(start), Fraction(end)) for x, y, w, h, page, time, start, end in head["tiles"])
-    return Result(data, str(head["media_type"]), int(head["width"]), int(head["height"]),
-                  tuple(Fraction(time) for time in head["times"]), tiles, bool(head.get("animated", False)))
+    if not newline or len(head_bytes) > MAX_HEAD_BYTES or len(data) > max_data_bytes:
+        raise CorruptEntry("no head, or too large")
+    try:
+        head = json.loads(head_bytes)
+        tiles = tuple(Tile(_size(x), _size(y), _size(w), _size(h), _size(page),
+                           None if time is None else _rational(time), _rational(start), _rational(end))
+                      for x, y, w, h, page, time, start, end in head["tiles"])
+        media_type = head["media_type"]
+        if media_type not in MEDIA_TYPES:
+            raise CorruptEntry(f"a media type vframe does not make: {str(media_type)[:40]!r}")
+        return Result(data, media_type, _size(head["width"]), _size(head["height"]),
+                      tuple(_rational(time) for time in head["times"]), tiles, head.get("animated", False) is True)
+    except CorruptEntry:
+        raise
+    except Exception as error:  # any shape of nonsense (RecursionError from a deep nesting included)
+        raise CorruptEntry(f"{type(error).__name__}") from None
+
+
+def _text(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _rational(text: object) -> Fraction:
+    match = _RATIONAL.fullmatch(text) if isinstance(text, str) else None
+    if match is None or int(match.group(2)) == 0:
+        raise CorruptEntry("a time that is not an integer ratio")
+    return Fraction(int(match.group(1)), int(match.group(2)))
+
+
+def _size(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= 1 << 20:
+        raise CorruptEntry("a size or position that is not a small whole number")
+    return value
 
 
 class Backend(Protocol):
     name: str
 
-    def get(self, name: str) -> bytes | None: ...
+    def get(self, name: str, most: int) -> bytes | None:
+        """The entry `name`, or None; CorruptEntry rather than read one of more than `most` bytes."""
 
     def put(self, name: str, entry: bytes) -> None: ...
 
@@ -93,9 +133,13 @@ class RedisBackend:
             health_check_interval=0,
         )
 
-    def get(self, name: str) -> bytes | None:
-        found = self.client.get(name)
-        return None if found is None else bytes(found)
+    def get(self, name: str, most: int) -> bytes | None:
+        found = self.client.getrange(name, 0, most)  # at most one byte more than an entry may have
+        if not found:  # no such key (GETRANGE gives b"" for it)
+            return None
+        if len(found) > most:
+            raise CorruptEntry("an entry larger than any vframe stores")
+        return bytes(found)
 
     def put(self, name: str, entry: bytes) -> None:
         self.client.set(name, entry, ex=self.ttl)
@@ -127,7 +171,7 @@ class S3Backend:
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str, most: int) -> bytes | None:
         import datetime
 
         import botocore.exceptions
@@ -139,10 +183,12 @@ class S3Backend:
                 return None
             raise
         age = datetime.datetime.now(datetime.UTC) - answer["LastModified"]
-        if age.total_seconds() > self.ttl:
+        if age.total_seconds() > self.ttl or int(answer.get("ContentLength", 0)) > most:
             answer["Body"].close()
-            return None
-        return bytes(answer["Body"].read())
+            if age.total_seconds() > self.ttl:
+                return None
+            raise CorruptEntry("an entry larger than any vframe stores")
+        return bytes(answer["Body"].read(most + 1))
 
     def put(self, name: str, entry: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=entry)
@@ -163,18 +209,17 @@ class SharedStore:
         self.misses = metrics.store_misses.labels(backend.name)
 
     async def get(self, key: Key) -> Result | None:
-        entry = await self._call("get", self.backend.get, entry_name(key))
-        if entry is None:
-            self.misses.inc()
-            return None
-        try:
-            result = decode_entry(entry)
-        except (ValueError, KeyError, TypeError):
-            self._failed("corrupt", "an entry that is not one of vframe's")
+        result: Result | None = await self._call("get", self._read, entry_name(key))
+        if result is None:
             self.misses.inc()
             return None
         self.hits.inc()
         return result
+
+    def _read(self, name: str) -> Result | None:
+        """In a store thread: the entry, read (never more than an entry may be) and checked."""
+        entry = self.backend.get(name, self.max_entry_bytes + MAX_HEAD_BYTES + 1)
+        return None if entry is None else decode_entry(entry, self.max_entry_bytes)
 
     def put_later(self, key: Key, result: Result) -> None:
         """Keep `result` in the store, in the background: the response does not wait for it."""
@@ -191,6 +236,8 @@ class SharedStore:
             return await asyncio.wait_for(loop.run_in_executor(self._calls, function, *args), self.timeout)
         except TimeoutError:
             self._failed("timeout", f"a {what} took over {self.timeout:g} s (VFRAME_STORE_TIMEOUT_SECONDS)")
+        except CorruptEntry as error:
+            self._failed("corrupt", f"an entry that is not one of vframe's ({error})")
         except Exception as error:  # any failure of the store is a miss, never the request's error
             self._failed(_kind(error), f"a {what} failed: {type(error).__name__}: {error}")
         return None

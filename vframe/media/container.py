@@ -106,6 +106,9 @@ def _open(reader: BinaryIO, settings: Settings, refused: list[tuple[int, int]] |
                     "protocol_whitelist": "none",
                     "probesize": str(settings.probe_bytes),
                     "analyzeduration": str(_ANALYZE_MICROSECONDS),
+                    # Reading the streams opens their decoders and feeds them packets (AVI gives
+                    # no pixel format, say): only the decoders the policy allows may be opened.
+                    "codec_whitelist": ",".join(sorted(settings.allowed_decoders)),
                 },
                 options=codec_options(settings),  # the decoders FFmpeg runs while finding the streams
                 io_open=_refuse_nested_open,
