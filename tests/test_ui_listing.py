@@ -5,6 +5,7 @@ signing only for a browser on the server's machine."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def tree(root: Path, outside: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if key != "inside-link.mp4":
             path.write_bytes(b"v" * (len(key) + 1))
+    Path(os.fsdecode(bytes(root) + b"/a/caf\xe9.mp4")).write_bytes(b"v")  # not UTF-8: never listed
     (outside / "secret.mp4").write_bytes(b"secret")
     (root / "inside-link.mp4").symlink_to(root / "c.mp4")
     (root / "outside-link.mp4").symlink_to(outside / "secret.mp4")
@@ -102,6 +104,23 @@ def test_s3_listing_pages_through_continuation_tokens(s3: S3Server, tmp_path: Pa
     assert seen == [f"clip{index:02d}.mp4" for index in range(7)]
     # One page of hidden and odd keys only: ListObjectsV2 goes on with its continuation token.
     assert [e.key for e in list_s3(library, "clip06.mp4", 1).entries] == []
+    # Hidden keys enough to spend a page's calls: the page goes on from S3's token, and its `next`
+    # names none of them; the video after them is reached.
+    for index in range(12):
+        s3.put(bucket, f"videos/zz/.secret{index:02d}.mp4", b"v")
+    s3.put(bucket, "videos/zzz.mp4", b"v")
+    page = list_s3(library, "clip06.mp4", 1)
+    assert page.entries == [] and page.next is not None and page.next.startswith("/")
+    assert "secret" not in page.next and "zz" not in page.next, page.next
+    walked, after = [], page.next
+    for _ in range(10):
+        page = list_s3(library, after, 1)
+        walked += [e.key for e in page.entries]
+        assert page.next is None or "secret" not in page.next
+        if page.next is None:
+            break
+        after = page.next
+    assert walked == ["zzz.mp4"]
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +131,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(root / "clip.mp4", outside / "secret.mp4")
     shutil.copy(root / "clip.mp4", root / ".hidden.mp4")
     (root / "link-out.mp4").symlink_to(outside / "secret.mp4")
+    Path(os.fsdecode(bytes(root) + b"/caf\xe9.mp4")).write_bytes(b"v")  # a name that is not UTF-8: no key
     return root
 
 
@@ -137,7 +157,7 @@ def test_endpoints_over_a_live_server(served: Path) -> None:
             assert client.get("/-/ui/api/videos").json() == {
                 "listable": True, "videos": [{"key": "clip.mp4", "size": (served / "clip.mp4").stat().st_size}],
                 "next": None}
-            for bad in ("0", "101", "x", "-1"):
+            for bad in ("0", "101", "x", "-1", "\u00b2", "1" * 40):  # "²" is a digit to str.isdigit
                 assert client.get(f"/-/ui/api/videos?limit={bad}").status_code == 400
             facts = client.get("/-/ui/api/probe", params={"key": "clip.mp4"})
             assert facts.status_code == 200, facts.text
@@ -167,10 +187,11 @@ def test_endpoints_over_a_live_server(served: Path) -> None:
 def test_signing_is_refused_to_a_remote_client_and_when_off(served: Path) -> None:
     from vframe.server import create_app
 
-    async def ask(settings: Settings, client: tuple[str, int]) -> httpx.Response:
+    async def ask(settings: Settings, client: tuple[str, int], base: str = "http://localhost:8080",
+                  headers: dict[str, str] | None = None) -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(settings), client=client)  # no lifespan: no workers
-        async with httpx.AsyncClient(transport=transport, base_url="http://vframe.test") as http:
-            return await http.get("/-/ui/api/sign", params={"target": "/clip.mp4"})
+        async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+            return await http.get("/-/ui/api/sign", params={"target": "/clip.mp4"}, headers=headers)
 
     on = Settings(root=str(served), ui=1, signing_keys="ak1:sk1")
     remote = asyncio.run(ask(on, ("203.0.113.7", 40000)))
@@ -180,7 +201,14 @@ def test_signing_is_refused_to_a_remote_client_and_when_off(served: Path) -> Non
     signer = Signer.from_settings(on)
     assert signer is not None
     query = local.json()["url"].partition("?")[2]
-    signer.check("http://vframe.test", b"/clip.mp4", query.encode())  # raises Forbidden when wrong
+    signer.check("http://localhost:8080", b"/clip.mp4", query.encode())  # raises Forbidden when wrong
+    assert asyncio.run(ask(on, ("127.0.0.1", 40000), "http://[::1]:8080")).status_code == 200
+    # DNS rebinding: a site's page whose name now resolves to 127.0.0.1 still sends its own Host;
+    # and a request made by another site's page says so (Sec-Fetch-Site).
+    rebound = asyncio.run(ask(on, ("127.0.0.1", 40000), "http://evil.example:8080"))
+    assert rebound.status_code == 403 and "own machine" in rebound.json()["error"]
+    cross = asyncio.run(ask(on, ("127.0.0.1", 40000), headers={"Sec-Fetch-Site": "cross-site"}))
+    assert cross.status_code == 403
     off = asyncio.run(ask(Settings(root=str(served), ui=1), ("127.0.0.1", 40000)))
     assert off.status_code == 403 and "Signing is off" in off.json()["error"]
 

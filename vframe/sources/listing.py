@@ -8,7 +8,12 @@ order, at most `limit` after the key `after`, and the key to ask after for the n
   page looks at (lstats) no more than SCANNED_PER_ITEM entries per key asked for: a huge folder
   answers with what it found and the key to go on after, never a walk of everything.
 - S3: ListObjectsV2 under the prefix (StartAfter the prefix and `after`, then its continuation
-  tokens, at most MAX_S3_CALLS calls a page), keys that end like a video's and pass keys.py.
+  tokens, at most MAX_S3_CALLS calls a page), keys that end like a video's and pass keys.py. A
+  page that spent its calls goes on from S3's own continuation token ("/" and the token), so a
+  `next` never names a key that is not listed (a hidden one).
+- A folder's `next` is a listed video's key, or (the look budget spent) the key of the entry the
+  walk stopped at: never a hidden name (those are not looked at), but it may be a file that is no
+  video, or a symlink whose target leaves the root (its name, never its target).
 - An HTTP origin cannot be listed (listable is False): the page asks for a key instead."""
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg"
 SCANNED_PER_ITEM = 100  # folder entries one page may look at, per key asked for
 MAX_S3_CALLS = 5  # ListObjectsV2 calls one page may make
 MAX_DEPTH = 16  # folders deeper than this under the root are not listed
+TOKEN = "/"  # an S3 page's `next` that is S3's continuation token (no key a request may use starts so)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ class Page:
 
 
 def is_video_name(name: str) -> bool:
-    return name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".")
+    """Named like a video, not hidden, and UTF-8 (a URL can name it)."""
+    return name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".") and _utf8(name)
 
 
 def listable_key(key: str) -> bool:
@@ -109,6 +116,8 @@ def _walk(root: Path, folder: str, prefix: list[str], start: list[str]) -> Itera
     except OSError:
         return
     for name in names:
+        if not _utf8(name):
+            continue  # a name no URL can carry as a key (not UTF-8): never listed, not looked at
         segments = [*prefix, name]
         depth = len(segments)
         if name.startswith(".") or (start[:depth] != segments and segments < start[:depth]):
@@ -137,21 +146,29 @@ def _walk(root: Path, folder: str, prefix: list[str], start: list[str]) -> Itera
             yield key if segments > start else ""
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir's surrogate escapes of bytes that are not UTF-8
+        return False
+    return True
+
+
 def list_s3(bucket: Any, after: str, limit: int) -> Page:
     from .s3 import _failures, s3_client
 
     client = s3_client(bucket.endpoint, bucket.region, bucket.timeout)
     found: list[Entry] = []
     asked: dict[str, Any] = {"Bucket": bucket.bucket, "Prefix": bucket.prefix, "MaxKeys": max(limit, 1)}
-    if after:
+    if after.startswith(TOKEN):  # a page that spent its calls: S3's own (opaque) continuation token
+        asked["ContinuationToken"] = after[len(TOKEN):]
+    elif after:
         asked["StartAfter"] = bucket.prefix + after
-    last_seen = after
     for _ in range(MAX_S3_CALLS):
         with _failures():
             answer = client.list_objects_v2(**asked)
         for item in answer.get("Contents", []):
             key = str(item["Key"])[len(bucket.prefix):]
-            last_seen = key
             if listable_key(key):
                 found.append(Entry(key, int(item.get("Size", 0))))
                 if len(found) == limit:
@@ -160,4 +177,6 @@ def list_s3(bucket: Any, after: str, limit: int) -> Page:
         if not answer.get("IsTruncated"):
             return Page(found, None)
         asked["ContinuationToken"] = answer["NextContinuationToken"]
-    return Page(found, last_seen)  # the call budget is spent: go on after the last key looked at
+    # The call budget is spent: go on from S3's token, never from the last key looked at (which may
+    # be a hidden one: a page must not name it).
+    return Page(found, TOKEN + str(asked["ContinuationToken"]))

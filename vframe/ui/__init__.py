@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from importlib import resources
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -84,7 +86,7 @@ class UserPage:
         settings = self.service.settings
         after = request.query_params.get("after", "")
         limit_text = request.query_params.get("limit", str(settings.ui_page_size))
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= settings.ui_page_size:
+        if not re.fullmatch(r"[0-9]{1,6}", limit_text) or not 1 <= int(limit_text) <= settings.ui_page_size:
             raise InvalidSpec(f"limit must be a whole number from 1 to {settings.ui_page_size}.")
         if len(after) > 4096 or "\x00" in after:
             raise InvalidSpec("after must be a key of this source.")
@@ -116,8 +118,19 @@ class UserPage:
 
 
 def _local(request: Request) -> bool:
-    """A client on a loopback address, with no sign of a proxy in between."""
+    """A client on a loopback address, with no sign of a proxy in between, asking for a loopback
+    host by name or address (a page of another site that a DNS answer re-points to 127.0.0.1
+    still names its own host: DNS rebinding) from this page itself or from no page at all."""
     if any(name in request.headers for name in _PROXY_HEADERS):
+        return False
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+    try:
+        named_loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        named_loopback = False
+    if not named_loopback:
         return False
     client = request.scope.get("client")
     try:
