@@ -237,6 +237,21 @@ def test_sheet_tiles_and_animation_frames_are_fitted_the_same_way(sources: dict[
     assert not (gif_rgb[:, 29:71] == PAD_RGB).all(axis=2).any()
 
 
+@pytest.mark.parametrize("box", [(102, 102), (109, 109), (111, 64), (100, 75)])
+def test_a_contained_tile_is_the_contained_frame_to_the_pixel(tmp_path: Path, box: tuple[int, int]) -> None:
+    """A sheet tile and a preview frame in fit/contain are the single frame in fit/contain, pixel
+    for pixel: the contained size is never fitted again into itself (16:9 in 102x102 is 102x57,
+    and 102x57 padded with 16:9 again would be 101x57 and a black column)."""
+    path = synth.make_video(tmp_path / "wide.mp4", frames=2, fps=24, gop=2, bframes=0, width=320, height=180).path
+    width, height = box
+    single = picture(path, f"vframe/png/offset/0/w/{width}/h/{height}/fit/contain")
+    sheet = vframe.grab(path, f"vsample/png/frames/1/t/0.04/s/{width}x{height}/fit/contain")
+    assert (sheet.width, sheet.height) == (single.shape[1], single.shape[0])
+    assert np.array_equal(np.asarray(image_of(sheet.data)).astype(int), single)
+    preview = vframe.grab(path, f"vpreview/webp/ss/0/t/0.08/fps/24/w/{width}/h/{height}/fit/contain")
+    assert (preview.width, preview.height) == (single.shape[1], single.shape[0])
+
+
 def test_http_cli_and_library_agree(sources: dict[str, Path], tmp_path: Path) -> None:
     spec = f"vframe/png/offset/0/w/100/h/75/fit/pad/color/{PAD}"
     library = vframe.grab(sources["portrait"], spec)

@@ -129,13 +129,38 @@ def plan(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], 
     return Geometry((height, width) if turn in (90, 270) else (width, height), turn, placement)
 
 
+@dataclass(frozen=True)
+class Canvas:
+    """The one size every picture of a many-frame product (sheet tiles, an animation) gets, set by
+    its first frame, with the box and mode asked for (see canvas and plan_on)."""
+
+    size: Size
+    box: tuple[int | None, int | None]
+    mode: str
+
+
 def canvas(frame: VideoFrame, sar: Fraction, size: tuple[int | None, int | None], rotate: str, settings: Settings,
-           mode: str, largest: Size | None = None) -> tuple[Size, str]:
-    """The one size every picture of a many-frame product (sheet tiles, an animation) gets, from
-    its first frame, and the mode that puts each frame in it: contain's size is the first
-    frame's, and later frames are padded to it (the same when their aspect is the same)."""
-    geometry = plan(frame, sar, size, rotate, settings, mode, largest)
-    return geometry.output, "pad" if mode == "contain" else mode
+           mode: str, largest: Size | None = None) -> Canvas:
+    """The canvas of a many-frame product, from its first frame: contain's size is the first
+    frame's contained picture; every other mode's is its output."""
+    return Canvas(plan(frame, sar, size, rotate, settings, mode, largest).output, size, mode)
+
+
+def plan_on(on: Canvas, frame: VideoFrame, sar: Fraction, rotate: str, settings: Settings) -> Geometry:
+    """Where `frame` goes on the product's canvas. contain: the frame contained in the box asked
+    for, exactly as a single frame would be (so a frame of the first one's shape fills the canvas,
+    never fitted again into a size rounded once already, which could lose a pixel to a pad band),
+    centred when it is smaller (another aspect), contained in the canvas when it is larger. Any
+    other mode: as asked, in the canvas."""
+    if on.mode == "contain" and on.box[0] and on.box[1]:
+        geometry = plan(frame, sar, on.box, rotate, settings, "contain")
+        width, height = geometry.output
+        if (width, height) == on.size:
+            return geometry
+        if width <= on.size[0] and height <= on.size[1]:
+            at = ((on.size[0] - width) // 2, (on.size[1] - height) // 2)
+            return Geometry(geometry.scaled, geometry.turn, Placement((width, height), on.size, at))
+    return plan(frame, sar, on.size, rotate, settings, "pad" if on.mode == "contain" else on.mode)
 
 
 def _within(width: int, height: int, largest: Size) -> Size:

@@ -63,15 +63,14 @@ def make(video: Video, spec: PreviewSpec, settings: Settings, budget: Budget) ->
     plan = timing(spec, duration_ms(video, budget))
     side = settings.max_preview_side
     largest = (side, min(side, settings.max_height))
-    box: list[tuple[tuple[int, int], str]] = []  # the one size of every frame, from the first (picture.canvas)
+    canvas: list[picture.Canvas] = []  # the one size of every frame, from the first (picture.canvas)
 
     def render(found: Found) -> tuple[Fraction, Image.Image]:
-        if not box:
-            box.append(picture.canvas(found.frame, video.sample_aspect, spec.size, spec.rotate, settings, spec.fit,
-                                      largest))
-            check_pixels(box[0][0], len(plan.moments), settings)
-        size, mode = box[0]
-        geometry = picture.plan(found.frame, video.sample_aspect, size, spec.rotate, settings, mode)
+        if not canvas:
+            canvas.append(picture.canvas(found.frame, video.sample_aspect, spec.size, spec.rotate, settings,
+                                         spec.fit, largest))
+            check_pixels(canvas[0].size, len(plan.moments), settings)
+        geometry = picture.plan_on(canvas[0], found.frame, video.sample_aspect, spec.rotate, settings)
         image = picture.render(found.frame, geometry, previous=found.previous, next=found.next,
                                background=spec.background, alpha=spec.output.alpha)
         return found.time, image

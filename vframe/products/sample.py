@@ -176,20 +176,19 @@ def _tile_size(video: Video, spec: SampleSpec, settings: Settings, budget: Budge
     if spec.tile_width is not None and spec.tile_height is not None and spec.fit != "contain":
         return spec.tile_width, spec.tile_height
     first = video.find(0, budget)
-    size, _ = picture.canvas(first.frame, video.sample_aspect, (spec.tile_width, spec.tile_height), spec.rotate,
-                             settings, spec.fit)
-    return size
+    return picture.canvas(first.frame, video.sample_aspect, (spec.tile_width, spec.tile_height), spec.rotate,
+                          settings, spec.fit).size
 
 
 def _tiles(video: Video, board: Board, indices: range, settings: Settings,
            budget: Budget) -> Iterator[tuple[int, Fraction, Image.Image]]:
-    """(index, frame time, picture) of each tile in `indices`, from one walk; a contained tile is
-    padded to the first frame's contained size (see picture.canvas)."""
+    """(index, frame time, picture) of each tile in `indices`, from one walk; every tile gets the
+    tile size (contained ones: see picture.plan_on)."""
     spec = board.spec
-    mode = "pad" if spec.fit == "contain" else spec.fit
+    on = picture.Canvas(board.tile, (spec.tile_width, spec.tile_height), spec.fit)
 
     def render(found: Found) -> tuple[Fraction, Image.Image]:
-        geometry = picture.plan(found.frame, video.sample_aspect, board.tile, spec.rotate, settings, mode)
+        geometry = picture.plan_on(on, found.frame, video.sample_aspect, spec.rotate, settings)
         return found.time, picture.render(found.frame, geometry, previous=found.previous, next=found.next,
                                           background=spec.background, alpha=spec.output.alpha)
 
