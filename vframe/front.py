@@ -314,13 +314,20 @@ def protocol_class(settings: Settings, open_files: int) -> type[FrontProtocol]:
 
 
 def log_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
-    """The event loop's own errors (an accept that failed: out of file descriptors...) in our log,
-    counted instead of one traceback each."""
+    """The event loop's failed accepts (out of file descriptors...) and other OS errors in our log,
+    counted instead of one traceback each; any other loop error goes to the default handler, with
+    its traceback. (Under uvloop, which uvicorn picks when installed, libuv answers an EMFILE on
+    accept itself, by accepting and closing the waiting connections, and tells no handler: the
+    connection cap, below the open-file limit, is what keeps accepts from failing.)"""
     tally = Tally(log)
 
-    def handle(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    def handle(running: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")
-        what = f"{context.get('message', 'event loop error')}: {error!r}" if error else context.get("message", "")
+        message = str(context.get("message", ""))
+        if "accept" not in message.lower() and not isinstance(error, OSError):
+            running.default_exception_handler(context)  # anything else keeps its traceback
+            return
+        what = f"{message or 'event loop error'}: {error!r}" if error else message
         tally.count(type(error).__name__ if error else "loop", f"{{n}} x {what}")
 
     loop.set_exception_handler(handle)

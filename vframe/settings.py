@@ -113,7 +113,9 @@ class Settings:
     ui: int = field(default=0, metadata=_doc(
         "1 serves the page /-/ui/ (browse the videos, scrub, build specs; `make run` turns it on); 0: 404"
     ))
-    ui_page_size: int = field(default=100, metadata=_doc("videos one page of the /-/ui/ listing gives at most"))
+    ui_page_size: int = field(default=100, metadata=_doc(
+        "videos one page of the /-/ui/ listing gives at most (1-1000)"
+    ))
     # Persistent processing (pfop): the job queue, its consumers, and where results go.
     queue: str = field(default="", metadata=_doc(
         "the job queue: empty for the embedded one (a SQLite file in VFRAME_STATE_DIR), or redis://HOST:PORT/DB "
@@ -202,6 +204,8 @@ class Settings:
         from .store import check_store_url
 
         check_store_url(self.result_store)
+        if self.ui_page_size > 1000:
+            raise ValueError("VFRAME_UI_PAGE_SIZE must be 1 to 1000")
         if self.ui not in (0, 1):
             raise ValueError("VFRAME_UI must be 0 or 1")
         if self.port > 65535:

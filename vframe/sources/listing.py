@@ -6,7 +6,8 @@ order, at most `limit` after the key `after`, and the key to ask after for the n
   pruned when the whole of them sorts before `after`; no hidden names (a hidden folder is not
   entered), no symlink whose target leaves the root, no folder entered through a symlink. One
   page looks at (lstats) no more than SCANNED_PER_ITEM entries per key asked for: a huge folder
-  answers with what it found and the key to go on after, never a walk of everything.
+  answers with what it found and the key to go on after (each folder passed through is still
+  read and sorted once a page: a folder of millions costs that on every page).
 - S3: ListObjectsV2 under the prefix (StartAfter the prefix and `after`, then its continuation
   tokens, at most MAX_S3_CALLS calls a page), keys that end like a video's and pass keys.py. A
   page that spent its calls goes on from S3's own continuation token ("/" and the token), so a
