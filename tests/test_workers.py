@@ -276,9 +276,12 @@ def test_full_queue_answers_429_at_once(videos: Videos) -> None:
     flags = ("--workers", "1", "--queue-size", "2", "--decoder-threads", "1")
     with live_server(videos.root, *flags) as server:
         with ThreadPoolExecutor(1 + len(offsets)) as pool:
-            slow = pool.submit(get, server, videos.heavy_last)
-            wait_until(lambda: busy(server), "the worker is decoding")
-            with frozen(server):  # the decode cannot end while the others arrive, however loaded the machine
+            # The worker stopped before the first request reaches it: its decode cannot end while the
+            # others arrive, however loaded the machine (stopped only once it was decoding, a decode
+            # that ended in between let a third request in: seen once in CI).
+            with frozen(server):
+                slow = pool.submit(get, server, videos.heavy_last)
+                wait_until(lambda: busy(server), "the worker has the first request")
                 others = {offset: pool.submit(get, server, videos.small_url(offset)) for offset in offsets}
                 wait_until(lambda: sum(future.done() for future in others.values()) >= 5, "the 429s")
             slow_response, slow_done = slow.result()
@@ -309,9 +312,9 @@ def test_identical_concurrent_requests_decode_once(videos: Videos) -> None:
         misses = server.metric("vframe_cache_misses_total")
         hits = server.metric("vframe_cache_hits_total")
         with ThreadPoolExecutor(count) as pool:
-            first = pool.submit(get, server, url)
-            wait_until(lambda: busy(server), "a worker is decoding")
-            with frozen(server):  # the decode cannot end before the others have arrived
+            with frozen(server):  # stopped first: the decode cannot end before the others have arrived
+                first = pool.submit(get, server, url)
+                wait_until(lambda: busy(server), "a worker has the first request")
                 rest = [pool.submit(get, server, url) for _ in range(count - 1)]
                 wait_until(lambda: server.metric("vframe_cache_misses_total") == misses + count, "all six arrived")
             responses = [first.result()[0]] + [future.result()[0] for future in rest]

@@ -65,7 +65,9 @@ class FolderTarget:
         folder = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             for segment in folders:
-                folder = _enter(folder, segment)
+                child = _enter(folder, segment)
+                os.close(folder)
+                folder = child
             try:
                 if stat.S_ISLNK(os.lstat(name, dir_fd=folder).st_mode):
                     raise InvalidSpec(OUTSIDE)
@@ -94,19 +96,16 @@ LEFTOVER_SECONDS = 24 * 3600  # a temporary file this old is a crashed write's, 
 
 
 def _enter(parent: int, segment: str) -> int:
-    """The folder `segment` of the open folder `parent`, made if missing, opened (and `parent`
-    closed); InvalidSpec if it is a symlink or not a folder."""
+    """The folder `segment` of the open folder `parent`, made if missing, opened (the caller
+    closes `parent`, whatever happens); InvalidSpec if it is a symlink or not a folder."""
     with contextlib.suppress(FileExistsError):
         os.mkdir(segment, 0o755, dir_fd=parent)
     try:
-        child = os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        return os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
     except OSError as error:
         if error.errno in (errno.ELOOP, errno.ENOTDIR):
             raise InvalidSpec(OUTSIDE) from None
         raise
-    finally:
-        os.close(parent)
-    return child
 
 
 _cleared: dict[tuple[int, int], None] = {}  # the folders this process has cleared, oldest first
@@ -120,7 +119,8 @@ def _clear_leftovers(folder: int) -> None:
         return
     _cleared[(info.st_dev, info.st_ino)] = None
     if len(_cleared) > CLEARED_KEPT:
-        del _cleared[next(iter(_cleared))]
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another consumer thread got there first
+            del _cleared[next(iter(_cleared))]
     cutoff = time.time() - LEFTOVER_SECONDS
     with os.scandir(folder) as entries:
         for entry in entries:
