@@ -119,6 +119,15 @@ def test_the_key_covers_the_output_settings(videos: Path) -> None:
     # each format: default, its own quality at 40, another size limit (not the other's quality), and
     # each codec policy (a replica that refuses a codec must not serve another's stored frame of it)
     assert len(keys) == 10
+    # A signed storyboard's key covers the secret its sheet links are signed with: one rotated under
+    # the same access key is another entry (its links carry other tokens).
+    from vframe.products import Links
+
+    links = Links("clip.mp4", ("http://vframe.test/clip.mp4", "ak", 2_000_000_000))
+    boards = {cache_key(source, parse("vsample/vtt/interval/1", settings), settings, links)
+              for settings in (Settings(signing_keys="ak:old"), Settings(signing_keys="ak:new"),
+                               Settings(signing_keys="ak:new,other:x"))}
+    assert len(boards) == 2
 
 
 def test_settings_refuse_an_unknown_store() -> None:

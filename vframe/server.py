@@ -322,7 +322,7 @@ def cache_key(source: Source, spec: Spec, settings: Settings, links: Links | Non
     if isinstance(spec, PreviewSpec):
         limits += f"/{settings.max_preview_side}"
     return (source.identity, source.validator, str(spec), ENGINE_VERSION, BUILD, _policy(settings.decoders),
-            *_linked(links), spec.output.output_key(settings), limits)
+            *_linked(links, settings), spec.output.output_key(settings), limits)
 
 
 def _build() -> str:
@@ -353,11 +353,22 @@ def _request_base(scope: Scope, request: Request) -> str:
     return f"{scope.get('scheme', 'http')}://{request.headers.get('host', '')}"
 
 
-def _linked(links: Links | None) -> tuple[str, ...]:
-    """What of a storyboard's links its bytes depend on (its sheet URLs), for the cache key."""
+def _linked(links: Links | None, settings: Settings) -> tuple[str, ...]:
+    """What of a storyboard's links its bytes depend on (its sheet URLs), for the cache key: with
+    signing, the signed URL, the access key, the deadline and a digest of that key's secret (a
+    secret rotated under the same access key signs other links)."""
     if links is None:
         return ()
-    return (links.name, *(str(part) for part in links.signing or ()))
+    if links.signing is None:
+        return (links.name,)
+    return (links.name, *(str(part) for part in links.signing), _secret_digest(settings.signing_keys, links.signing[1]))
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_digest(signing_keys: str, access_key: str) -> str:
+    signer = Signer.from_settings(Settings(signing_keys=signing_keys))
+    secret = signer.keys.get(access_key, b"") if signer is not None else b""
+    return hashlib.sha256(b"vframe-links\0" + secret).hexdigest()[:16]
 
 
 def not_modified(headers: Mapping[str, str], etag: str, modified: float | None, *, exact_only: bool = False) -> bool:
