@@ -68,6 +68,7 @@ from PIL import Image
 
 import vframe
 from vframe_testkit import synth
+from vframe_testkit.live import end_by_stdin
 from vframe_testkit.stats import p90
 
 WIDTH, HEIGHT, FPS, GOP = synth.LARGE_WIDTH, synth.LARGE_HEIGHT, synth.LARGE_FPS, synth.LARGE_GOP
@@ -266,13 +267,7 @@ def counting_origin(folder: Path) -> Iterator[Origin]:
             raise RuntimeError(f"the bench's origin did not start: {url!r}")
         yield Origin(url)
     finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_by_stdin(process)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .live import processes
+from .live import end_by_stdin, processes
 
 # The probe's flags (no background connections: this machine refuses them, many at a time), no
 # zygote (the renderers are the browser's own children, in its group and session), no crash
@@ -112,16 +112,6 @@ kill_session(int(sys.argv[1]), sys.argv[2])
 def _watch(leader: int, profile: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(leader), profile], stdin=subprocess.PIPE,
                             start_new_session=True)
-
-
-def _stop(watchdog: subprocess.Popen[bytes]) -> None:
-    assert watchdog.stdin is not None
-    watchdog.stdin.close()
-    try:
-        watchdog.wait(10)
-    except subprocess.TimeoutExpired:
-        watchdog.kill()
-        watchdog.wait()
 
 
 STARTS = 2  # a browser that dies while starting on a loaded machine is started once more
@@ -235,7 +225,7 @@ class _Ending:
                 except Exception:  # noqa: BLE001 (killed already: nothing more to do)
                     pass
         if self.watchdog is not None:
-            _stop(self.watchdog)
+            end_by_stdin(self.watchdog)
         shutil.rmtree(self.profile, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
         Path(self.profile + ".browser.log").unlink(missing_ok=True)

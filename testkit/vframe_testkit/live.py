@@ -163,6 +163,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.stdout.close()
 
 
+def end_by_stdin(process: subprocess.Popen[bytes], seconds: float = 10) -> None:
+    """Close `process`'s stdin (for a child of ours, the sign to end) and wait; SIGKILL past `seconds`."""
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass(frozen=True)
 class RawResponse:
     status: int
